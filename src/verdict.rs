@@ -1,1 +1,96 @@
-//! placeholder
+//! What happens to a frame, and why: declared once, counted everywhere.
+
+use crate::wire::reasm::ReasmError;
+use crate::wire::DecodeError;
+
+/// What the data path does with a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Send it on to the other NIC.
+    Forward,
+    /// Discard it.
+    Drop,
+}
+
+impl Action {
+    /// `accept` or `drop`, as reports and JSON name it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Forward => "accept",
+            Action::Drop => "drop",
+        }
+    }
+}
+
+/// Why the action was taken. Every variant has a counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Cause {
+    /// Not SIP (not IP, not a SIP port, not UDP/TCP): bridged untouched.
+    NotSip,
+    /// A SIP message that passed validation.
+    Valid,
+    /// A SIP message that failed validation; the reasons travel with the message.
+    Malformed,
+    /// A TCP segment on a SIP port that does not start a SIP message (stream continuation):
+    /// forwarded uninspected, since this engine does not reassemble TCP streams.
+    TcpUninspected,
+    /// The frame claims to be IP but cannot be decoded.
+    Decode(DecodeError),
+    /// A fragment whose datagram was abandoned.
+    Fragment(ReasmError),
+}
+
+impl Cause {
+    /// Stable snake_case name for counters and logs (`decode.truncated_udp`, `fragment.overlap`).
+    pub fn name(&self) -> String {
+        match self {
+            Cause::NotSip => "not_sip".into(),
+            Cause::Valid => "valid".into(),
+            Cause::Malformed => "malformed".into(),
+            Cause::TcpUninspected => "tcp_uninspected".into(),
+            Cause::Decode(e) => format!("decode.{}", e.name()),
+            Cause::Fragment(e) => format!("fragment.{}", e.name()),
+        }
+    }
+}
+
+/// The engine's judgement on a frame (or on all the fragments of one datagram).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Verdict {
+    /// Forward or drop.
+    pub action: Action,
+    /// Why.
+    pub cause: Cause,
+}
+
+impl Verdict {
+    /// Forward for `cause`.
+    pub fn forward(cause: Cause) -> Verdict {
+        Verdict { action: Action::Forward, cause }
+    }
+    /// Drop for `cause`.
+    pub fn drop(cause: Cause) -> Verdict {
+        Verdict { action: Action::Drop, cause }
+    }
+}
+
+/// What to do with frames in a class the operator may want either way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Policy {
+    /// Discard (the default for anything that failed a check).
+    #[default]
+    Drop,
+    /// Let it through, counted.
+    Forward,
+}
+
+impl Policy {
+    /// The action this policy takes.
+    pub fn action(&self) -> Action {
+        match self {
+            Policy::Drop => Action::Drop,
+            Policy::Forward => Action::Forward,
+        }
+    }
+}

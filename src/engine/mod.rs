@@ -1,1 +1,374 @@
-//! placeholder
+//! The sans-IO engine: `(now, frame) -> Verdict`, with transaction and dialog state.
+//!
+//! An [`Engine`] owns, with nothing shared: a SIP [`Parser`], the fragment [`Reassembler`], the
+//! transaction and dialog [`Table`]s and its counters. It never reads the clock, touches a
+//! socket or spawns a thread; the caller passes time in, so a pcap replay, a unit test and the
+//! AF_XDP data path drive exactly the same code.
+//!
+//! Call order, per frame: [`Engine::handle`], then [`Engine::drain_dropped`] to collect frames
+//! that fragment reassembly abandoned meanwhile (timeouts, evictions). `now` must not go back;
+//! if it does, expiry simply waits for it to catch up.
+
+pub mod state;
+pub mod table;
+
+use crate::config::EngineConfig;
+use crate::hash::Keyer;
+use crate::sip::{Method, Parser, Reason, Reasons};
+use crate::verdict::{Action, Cause, Verdict};
+use crate::wire::reasm::{FragKey, FrameId, Pushed, ReasmError, Reassembler};
+use crate::wire::{self, DecodeError, Frame, Transport};
+use state::{Dialog, StateTracker, Transaction};
+use std::net::SocketAddr;
+use table::Table;
+
+/// The SIP facts of a judged message, borrowed from the frame or the reassembly buffer.
+#[derive(Clone, Copy, Debug)]
+pub struct SipSummary<'a> {
+    /// Source address and port.
+    pub src: SocketAddr,
+    /// Destination address and port.
+    pub dst: SocketAddr,
+    /// UDP or TCP.
+    pub transport: Transport,
+    /// Request method, for requests.
+    pub method: Option<Method>,
+    /// Request method token as sent (extension methods keep their name).
+    pub method_bytes: Option<&'a [u8]>,
+    /// Status code, for responses.
+    pub status: Option<u16>,
+    /// Call-ID, when present.
+    pub call_id: Option<&'a [u8]>,
+    /// Validation failures (empty when valid).
+    pub reasons: Reasons,
+}
+
+/// A verdict and the frames it covers.
+#[derive(Clone, Copy, Debug)]
+pub struct Judgement<'a> {
+    /// Forward or drop, and why.
+    pub verdict: Verdict,
+    /// The frames the verdict applies to: the frame just handled, or every fragment of the
+    /// datagram it completed (in arrival order).
+    pub frames: &'a [FrameId],
+    /// The SIP message, when the frames carried one.
+    pub sip: Option<SipSummary<'a>>,
+}
+
+/// What [`Engine::handle`] made of a frame.
+#[derive(Clone, Copy, Debug)]
+pub enum Outcome<'a> {
+    /// A fragment kept until its datagram is complete; its verdict comes later.
+    Held,
+    /// A verdict.
+    Judged(Judgement<'a>),
+}
+
+/// Counters of one engine. Plain integers: the engine is single-threaded and readers sum
+/// per-engine copies.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct EngineStats {
+    /// Frames handed to the engine.
+    pub frames: u64,
+    /// Frames forwarded.
+    pub forwarded: u64,
+    /// Frames dropped.
+    pub dropped: u64,
+    /// Frames that were not SIP (bridged untouched).
+    pub not_sip: u64,
+    /// Frames that failed L2-L4 decoding, by [`DecodeError`] (indexed like `DecodeError::ALL`).
+    pub decode_errors: Vec<u64>,
+    /// Fragments held for reassembly.
+    pub fragments_held: u64,
+    /// Frames dropped because their datagram's reassembly failed, by [`ReasmError`].
+    pub fragment_drops: Vec<u64>,
+    /// Datagrams reassembled.
+    pub reassembled: u64,
+    /// TCP segments on SIP ports not starting a message (forwarded uninspected).
+    pub tcp_uninspected: u64,
+    /// SIP messages parsed.
+    pub sip_messages: u64,
+    /// Requests by method, indexed by `Method as usize`.
+    pub requests: [u64; 32],
+    /// Responses by class (index 1..=6 for 1xx..6xx; 0 for anything else).
+    pub responses: [u64; 7],
+    /// Messages with at least one validation failure.
+    pub malformed: u64,
+    /// Validation failures by reason (indexed like `Reason::ALL`).
+    pub malformed_by_reason: Vec<u64>,
+}
+
+impl EngineStats {
+    fn new() -> EngineStats {
+        EngineStats {
+            decode_errors: vec![0; DecodeError::ALL.len()],
+            fragment_drops: vec![0; ReasmError::ALL.len()],
+            malformed_by_reason: vec![0; Reason::ALL.len()],
+            ..Default::default()
+        }
+    }
+}
+
+/// One engine: parser, reassembly, state tables, counters.
+pub struct Engine {
+    core: Core,
+    reasm: Reassembler,
+    /// Backing store for the one-frame `frames` slice of unfragmented verdicts.
+    single: [FrameId; 1],
+}
+
+/// Everything but the reassembler, so that a verdict can borrow the reassembled datagram while
+/// the parser, the state and the counters are updated.
+struct Core {
+    cfg: EngineConfig,
+    parser: Parser,
+    tracker: StateTracker,
+    stats: EngineStats,
+    /// Frames abandoned by reassembly since the last drain.
+    dropped: Vec<(FrameId, ReasmError)>,
+}
+
+impl Engine {
+    /// An engine with the given configuration; `keyer` must be the one the shard function uses.
+    pub fn new(cfg: EngineConfig, keyer: Keyer) -> Engine {
+        let parser = Parser::new(cfg.sip.clone());
+        let reasm = Reassembler::new(cfg.reassembly.clone());
+        let tracker = StateTracker::new(&cfg, keyer);
+        Engine {
+            core: Core { cfg, parser, tracker, stats: EngineStats::new(), dropped: Vec::with_capacity(64) },
+            reasm,
+            single: [0],
+        }
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> &EngineStats {
+        &self.core.stats
+    }
+
+    /// The configuration this engine runs with.
+    pub fn config(&self) -> &EngineConfig {
+        &self.core.cfg
+    }
+
+    /// Transaction and dialog tracking counters.
+    pub fn state_stats(&self) -> state::StateStats {
+        self.core.tracker.stats()
+    }
+
+    /// The transaction table (for inspection and tests).
+    pub fn transactions(&self) -> &Table<Transaction> {
+        &self.core.tracker.transactions
+    }
+
+    /// The dialog table (for inspection and tests).
+    pub fn dialogs(&self) -> &Table<Dialog> {
+        &self.core.tracker.dialogs
+    }
+
+    /// The fragment reassembler (for inspection and tests).
+    pub fn reassembler(&self) -> &Reassembler {
+        &self.reasm
+    }
+
+    /// Moves frames abandoned by reassembly (timeout, eviction) into `out` with their verdict.
+    pub fn drain_dropped(&mut self, out: &mut Vec<(FrameId, Verdict)>) {
+        for (id, e) in self.core.dropped.drain(..) {
+            out.push((id, Verdict::drop(Cause::Fragment(e))));
+        }
+    }
+
+    /// Advances timers without a frame (idle periods): expires state and stale fragments.
+    pub fn tick(&mut self, now: u64) {
+        self.core.tick(now, &mut self.reasm);
+    }
+
+    /// Judges one Ethernet frame received at `now` (nanoseconds, monotonic). `id` names the
+    /// frame so that a verdict covering several fragments can say which frames it covers.
+    pub fn handle<'a>(&'a mut self, now: u64, frame: &'a [u8], id: FrameId) -> Outcome<'a> {
+        let Engine { core, reasm, single } = self;
+        *single = [id];
+        let single: &'a [FrameId] = single;
+        core.stats.frames += 1;
+        core.tick(now, reasm);
+        let before = core.dropped.len();
+        let (verdict, frames, sip) = match wire::decode(frame) {
+            Err(e) => (core.undecodable(e), single, None),
+            Ok(Frame::NotIp { .. }) => (core.not_sip(1), single, None),
+            Ok(Frame::Ip(d)) => match d.frag {
+                // Only UDP SIP is reassembled; other fragmented traffic is bridged.
+                Some(_) if d.transport != Transport::Udp => (core.not_sip(1), single, None),
+                Some(f) => {
+                    let key = FragKey { src: d.src, dst: d.dst, id: f.id, proto: 17 };
+                    match reasm.push(now, key, f.offset, f.more, d.payload, id, &mut core.dropped) {
+                        Pushed::Incomplete => {
+                            core.stats.fragments_held += 1;
+                            core.count_abandoned(before);
+                            return Outcome::Held;
+                        }
+                        Pushed::Failed { reason, frames } => {
+                            core.count_fragment_drop(reason, frames.len());
+                            (Verdict::drop(Cause::Fragment(reason)), frames, None)
+                        }
+                        Pushed::Complete { datagram, frames } => {
+                            core.stats.reassembled += 1;
+                            let (v, sip) = core.judge_datagram(now, &d, datagram, frames.len());
+                            (v, frames, sip)
+                        }
+                    }
+                }
+                None => {
+                    let (v, sip) = core.judge_l4(now, &d);
+                    (v, single, sip)
+                }
+            },
+        };
+        core.count_abandoned(before);
+        match verdict.action {
+            Action::Forward => core.stats.forwarded += frames.len() as u64,
+            Action::Drop => core.stats.dropped += frames.len() as u64,
+        }
+        Outcome::Judged(Judgement { verdict, frames, sip })
+    }
+}
+
+impl Core {
+    fn tick(&mut self, now: u64, reasm: &mut Reassembler) {
+        self.tracker.expire(now);
+        let before = self.dropped.len();
+        reasm.expire(now, &mut self.dropped);
+        self.count_abandoned(before);
+    }
+
+    /// Counts the frames reassembly abandoned since `from` (they are dropped, reported later).
+    fn count_abandoned(&mut self, from: usize) {
+        for i in from..self.dropped.len() {
+            let e = self.dropped[i].1;
+            self.count_fragment_drop(e, 1);
+            self.stats.dropped += 1;
+        }
+    }
+
+    fn count_fragment_drop(&mut self, e: ReasmError, frames: usize) {
+        if let Some(i) = ReasmError::ALL.iter().position(|x| *x == e) {
+            self.stats.fragment_drops[i] += frames as u64;
+        }
+    }
+
+    fn undecodable(&mut self, e: DecodeError) -> Verdict {
+        if let Some(i) = DecodeError::ALL.iter().position(|x| *x == e) {
+            self.stats.decode_errors[i] += 1;
+        }
+        Verdict { action: self.cfg.undecodable.action(), cause: Cause::Decode(e) }
+    }
+
+    fn not_sip(&mut self, frames: usize) -> Verdict {
+        self.stats.not_sip += frames as u64;
+        Verdict::forward(Cause::NotSip)
+    }
+
+    /// A reassembled UDP datagram: SIP if its ports say so.
+    fn judge_datagram<'a>(
+        &mut self,
+        now: u64,
+        d: &wire::Decoded<'_>,
+        datagram: &'a [u8],
+        frames: usize,
+    ) -> (Verdict, Option<SipSummary<'a>>) {
+        match wire::udp_datagram(datagram) {
+            Err(e) => (self.undecodable(e), None),
+            Ok((sport, dport, payload)) if self.cfg.is_sip_udp(sport, dport) => {
+                let src = SocketAddr::new(d.src, sport);
+                let dst = SocketAddr::new(d.dst, dport);
+                let (v, s) = self.judge_sip(now, src, dst, Transport::Udp, payload);
+                (v, Some(s))
+            }
+            Ok(_) => (self.not_sip(frames), None),
+        }
+    }
+
+    /// An unfragmented IP frame.
+    fn judge_l4<'a>(&mut self, now: u64, d: &wire::Decoded<'a>) -> (Verdict, Option<SipSummary<'a>>) {
+        let is_sip = match d.transport {
+            Transport::Udp => self.cfg.is_sip_udp(d.src_port, d.dst_port),
+            Transport::Tcp => self.cfg.is_sip_tcp(d.src_port, d.dst_port),
+            Transport::Other(_) => false,
+        };
+        if !is_sip || (d.transport == Transport::Tcp && d.payload.is_empty()) {
+            // Handshakes and pure ACKs of SIP over TCP are plain bridging too.
+            return (self.not_sip(1), None);
+        }
+        if d.transport == Transport::Tcp && !starts_sip_message(d.payload) {
+            self.stats.tcp_uninspected += 1;
+            return (Verdict::forward(Cause::TcpUninspected), None);
+        }
+        let src = SocketAddr::new(d.src, d.src_port);
+        let dst = SocketAddr::new(d.dst, d.dst_port);
+        let (v, s) = self.judge_sip(now, src, dst, d.transport, d.payload);
+        (v, Some(s))
+    }
+
+    /// Parses, validates and tracks one SIP message.
+    fn judge_sip<'a>(
+        &mut self,
+        now: u64,
+        src: SocketAddr,
+        dst: SocketAddr,
+        transport: Transport,
+        payload: &'a [u8],
+    ) -> (Verdict, SipSummary<'a>) {
+        self.stats.sip_messages += 1;
+        let msg = self.parser.parse(payload);
+        let reasons = msg.reasons();
+        let method = msg.method();
+        let status = msg.status();
+        if let Some(m) = method {
+            self.stats.requests[(m as usize).min(31)] += 1;
+        }
+        if let Some(code) = status {
+            let class = (code / 100) as usize;
+            self.stats.responses[if (1..=6).contains(&class) { class } else { 0 }] += 1;
+        }
+        let verdict = if reasons.is_empty() {
+            self.tracker.track(now, &msg, src.ip());
+            Verdict::forward(Cause::Valid)
+        } else {
+            self.stats.malformed += 1;
+            for r in reasons.iter() {
+                if let Some(i) = Reason::ALL.iter().position(|x| *x == r) {
+                    self.stats.malformed_by_reason[i] += 1;
+                }
+            }
+            Verdict { action: self.cfg.malformed.action(), cause: Cause::Malformed }
+        };
+        // The message borrows the parser; re-slice its fields from the payload so the summary
+        // lives as long as the frame.
+        let summary = SipSummary {
+            src,
+            dst,
+            transport,
+            method,
+            method_bytes: msg.method_bytes().map(|b| rebase(payload, b)),
+            status,
+            call_id: msg.call_id().map(|b| rebase(payload, b)),
+            reasons,
+        };
+        (verdict, summary)
+    }
+}
+
+/// The same bytes as `sub`, borrowed from `base` (which `sub` lies within).
+fn rebase<'a>(base: &'a [u8], sub: &[u8]) -> &'a [u8] {
+    let start = (sub.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize);
+    base.get(start..start.saturating_add(sub.len())).unwrap_or(&[])
+}
+
+/// True when a TCP payload begins with a SIP start line (a response or a method token + SP).
+fn starts_sip_message(p: &[u8]) -> bool {
+    if p.starts_with(b"SIP/2.0 ") {
+        return true;
+    }
+    let n = p.iter().take(32).take_while(|b| b.is_ascii_alphabetic()).count();
+    n > 0 && p.get(n) == Some(&b' ')
+}
+

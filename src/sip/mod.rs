@@ -39,7 +39,7 @@ impl Parser {
     pub fn parse<'a>(&'a mut self, buf: &'a [u8]) -> Message<'a> { todo!() }
 }
 pub struct Message<'a> { buf: &'a [u8] }
-pub struct CSeq { pub number: u32, pub method: Method }
+pub struct CSeq<'a> { pub number: u32, pub method: Method, pub method_bytes: &'a [u8] }
 pub struct Params<'a>(&'a [u8]);
 impl<'a> Params<'a> { pub fn get(&self, name: &[u8]) -> Option<Option<&'a [u8]>> { todo!() } }
 pub struct Via<'a> { pub transport: &'a [u8], pub host: &'a [u8], pub port: Option<u16>, pub params: Params<'a> }
@@ -53,7 +53,8 @@ impl<'a> Message<'a> {
     pub fn status(&self) -> Option<u16> { todo!() }
     pub fn reasons(&self) -> Reasons { todo!() }
     pub fn call_id(&self) -> Option<&'a [u8]> { todo!() }
-    pub fn cseq(&self) -> Option<CSeq> { todo!() }
+    pub fn cseq(&self) -> Option<CSeq<'a>> { todo!() }
+    pub fn method_bytes(&self) -> Option<&'a [u8]> { todo!() }
     pub fn top_via(&self) -> Option<Via<'a>> { todo!() }
     pub fn from(&self) -> Option<NameAddr<'a>> { todo!() }
     pub fn to(&self) -> Option<NameAddr<'a>> { todo!() }

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DecodeError { Truncated }
-impl DecodeError { pub fn name(&self) -> &'static str { todo!() } }
+impl DecodeError { pub const ALL: &'static [DecodeError] = &[DecodeError::Truncated]; pub fn name(&self) -> &'static str { todo!() } }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transport { Udp, Tcp, Other(u8) }

@@ -4,7 +4,7 @@ use std::net::IpAddr;
 pub type FrameId = u64;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ReasmError { Timeout, Evicted, Overlap, TooManyFragments, TooBig, TinyFragment }
-impl ReasmError { pub fn name(&self) -> &'static str { todo!() } }
+impl ReasmError { pub const ALL: &'static [ReasmError] = &[ReasmError::Timeout]; pub fn name(&self) -> &'static str { todo!() } }
 #[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
 pub struct ReasmLimits { pub max_datagrams: usize }
 impl Default for ReasmLimits { fn default() -> Self { todo!() } }
