@@ -372,3 +372,252 @@ fn starts_sip_message(p: &[u8]) -> bool {
     n > 0 && p.get(n) == Some(&b' ')
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{self, CallParams, Direction};
+    use crate::verdict::Policy;
+
+    const SEC: u64 = 1_000_000_000;
+
+    fn engine() -> Engine {
+        Engine::new(EngineConfig::default(), Keyer::with_keys(3, 4))
+    }
+
+    fn addrs(p: &CallParams) -> (SocketAddr, SocketAddr) {
+        (SocketAddr::new(p.client_ip, p.client_port), SocketAddr::new(p.server_ip, p.server_port))
+    }
+
+    /// Runs the fixture call through `e` starting at `t0`, one message every 10 ms; returns
+    /// the verdicts.
+    fn run_call(e: &mut Engine, p: &CallParams, t0: u64) -> Vec<Verdict> {
+        let (c, s) = addrs(p);
+        let mut out = vec![];
+        for (i, (dir, msg)) in fixtures::complete_call(p).into_iter().enumerate() {
+            let (src, dst) = match dir {
+                Direction::ClientToServer => (c, s),
+                Direction::ServerToClient => (s, c),
+            };
+            let frame = fixtures::udp_frame(src, dst, &msg);
+            match e.handle(t0 + i as u64 * SEC / 100, &frame, i as u64) {
+                Outcome::Judged(j) => {
+                    assert_eq!(j.frames, &[i as u64]);
+                    let sip = j.sip.expect("a SIP message");
+                    assert!(sip.reasons.is_empty(), "message {i} malformed: {:?}", sip.reasons.iter().map(|r| r.name()).collect::<Vec<_>>());
+                    out.push(j.verdict);
+                }
+                Outcome::Held => panic!("unfragmented frame held"),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn complete_call_counts_one_dialog_and_five_transactions() {
+        let mut e = engine();
+        let p = CallParams::default();
+        let verdicts = run_call(&mut e, &p, SEC);
+        assert_eq!(verdicts.len(), 11);
+        assert!(verdicts.iter().all(|v| *v == Verdict::forward(Cause::Valid)));
+        let st = e.state_stats();
+        assert_eq!(st.dialogs, 1);
+        assert_eq!(st.dialogs_confirmed, 1);
+        assert_eq!(st.dialogs_terminated, 1);
+        assert_eq!(st.transactions, 5);
+        assert_eq!(st.retransmissions, 0);
+        assert_eq!(st.stray_responses, 0);
+        assert_eq!(st.unknown_dialog_requests, 0);
+        assert_eq!(e.stats().sip_messages, 11);
+        assert_eq!(e.stats().requests[Method::Register as usize], 2);
+        assert_eq!(e.stats().responses[2], 4);
+    }
+
+    #[test]
+    fn state_expires_after_its_lifetime() {
+        let mut e = engine();
+        let p = CallParams::default();
+        run_call(&mut e, &p, SEC);
+        assert_eq!(e.transactions().len(), 5);
+        assert_eq!(e.dialogs().len(), 1);
+        // Transactions live 32 s after their last message; the ended dialog lingers 32 s.
+        e.tick(SEC + 31 * SEC);
+        assert_eq!(e.transactions().len(), 5);
+        e.tick(SEC + 34 * SEC);
+        assert_eq!(e.transactions().len(), 0);
+        assert_eq!(e.dialogs().len(), 0);
+        assert_eq!(e.state_stats().transaction_table.expired, 5);
+    }
+
+    #[test]
+    fn retransmission_and_stray_response_are_told_apart() {
+        let mut e = engine();
+        let p = CallParams::default();
+        let (c, s) = addrs(&p);
+        let call = fixtures::complete_call(&p);
+        let invite = &call[4].1;
+        let f = fixtures::udp_frame(c, s, invite);
+        e.handle(SEC, &f, 1);
+        e.handle(SEC + SEC / 2, &f, 2);
+        assert_eq!(e.state_stats().transactions, 1);
+        assert_eq!(e.state_stats().retransmissions, 1);
+        // A 200 for a REGISTER nobody sent.
+        let stray = fixtures::udp_frame(s, c, &call[3].1);
+        e.handle(2 * SEC, &stray, 3);
+        assert_eq!(e.state_stats().stray_responses, 1);
+    }
+
+    #[test]
+    fn in_dialog_request_without_dialog_is_counted() {
+        let mut e = engine();
+        let p = CallParams::default();
+        let (c, s) = addrs(&p);
+        let bye = &fixtures::complete_call(&p)[9].1;
+        e.handle(SEC, &fixtures::udp_frame(c, s, bye), 1);
+        assert_eq!(e.state_stats().unknown_dialog_requests, 1);
+        assert_eq!(e.state_stats().dialogs, 0);
+    }
+
+    #[test]
+    fn callee_bye_ends_the_dialog_too() {
+        // The callee hangs up: its BYE carries the caller's tag in To.
+        let mut e = engine();
+        let p = CallParams::default();
+        let (c, s) = addrs(&p);
+        let call = fixtures::complete_call(&p);
+        for (i, (dir, m)) in call.iter().take(9).enumerate() {
+            let (a, b) = if *dir == Direction::ClientToServer { (c, s) } else { (s, c) };
+            e.handle(SEC + i as u64, &fixtures::udp_frame(a, b, m), i as u64);
+        }
+        let bye = fixtures::callee_bye(&p);
+        let ok = fixtures::response_to(&bye, 200, "OK", None);
+        e.handle(2 * SEC, &fixtures::udp_frame(s, c, &bye), 20);
+        e.handle(2 * SEC + 1, &fixtures::udp_frame(c, s, &ok), 21);
+        let st = e.state_stats();
+        assert_eq!(st.unknown_dialog_requests, 0);
+        assert_eq!(st.dialogs_terminated, 1);
+    }
+
+    #[test]
+    fn malformed_messages_follow_the_policy() {
+        let p = CallParams::default();
+        let (c, s) = addrs(&p);
+        let bad = b"INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.77.0.1;branch=z9hG4bKx\r\n\r\n";
+        let f = fixtures::udp_frame(c, s, bad);
+        let mut e = engine();
+        match e.handle(SEC, &f, 1) {
+            Outcome::Judged(j) => {
+                assert_eq!(j.verdict, Verdict::drop(Cause::Malformed));
+                let sip = j.sip.unwrap();
+                assert!(sip.reasons.iter().any(|r| r.name() == "missing_call_id"));
+            }
+            Outcome::Held => panic!(),
+        }
+        assert_eq!(e.stats().malformed, 1);
+        assert_eq!(e.stats().dropped, 1);
+        assert_eq!(e.state_stats().transactions, 0, "malformed messages create no state");
+
+        let cfg = EngineConfig { malformed: Policy::Forward, ..Default::default() };
+        let mut e = Engine::new(cfg, Keyer::with_keys(1, 1));
+        match e.handle(SEC, &f, 1) {
+            Outcome::Judged(j) => assert_eq!(j.verdict, Verdict::forward(Cause::Malformed)),
+            Outcome::Held => panic!(),
+        }
+    }
+
+    #[test]
+    fn non_sip_is_bridged_and_garbage_is_dropped() {
+        let mut e = engine();
+        let rtp = fixtures::udp_frame("10.77.0.1:40000".parse().unwrap(), "10.77.0.2:40002".parse().unwrap(), &[0x80; 172]);
+        match e.handle(SEC, &rtp, 1) {
+            Outcome::Judged(j) => {
+                assert_eq!(j.verdict, Verdict::forward(Cause::NotSip));
+                assert!(j.sip.is_none());
+            }
+            Outcome::Held => panic!(),
+        }
+        // An IPv4 ethertype with a truncated header.
+        let mut junk = rtp[..20].to_vec();
+        junk.truncate(18);
+        match e.handle(SEC, &junk, 2) {
+            Outcome::Judged(j) => {
+                assert_eq!(j.verdict.action, Action::Drop);
+                assert!(matches!(j.verdict.cause, Cause::Decode(_)));
+            }
+            Outcome::Held => panic!(),
+        }
+        assert_eq!(e.stats().not_sip, 1);
+        assert_eq!(e.stats().decode_errors.iter().sum::<u64>(), 1);
+    }
+
+    #[test]
+    fn fragmented_invite_is_judged_once_with_all_its_frames() {
+        for (src, dst) in [("10.77.0.1:5060", "10.77.0.2:5060"), ("[2001:db8::1]:5060", "[2001:db8::2]:5060")] {
+            let (src, dst): (SocketAddr, SocketAddr) = (src.parse().unwrap(), dst.parse().unwrap());
+            let p = CallParams { client_ip: src.ip(), server_ip: dst.ip(), ..Default::default() };
+            let mut invite = fixtures::complete_call(&p)[4].1.clone();
+            // Pad the SDP so the INVITE needs three fragments at a 600-byte MTU.
+            fixtures::pad_body(&mut invite, 1200);
+            let frags = fixtures::fragment_udp(src, dst, &invite, 600, 77);
+            assert!(frags.len() >= 3);
+            let mut e = engine();
+            let n = frags.len();
+            for (i, f) in frags.iter().enumerate().rev() {
+                match e.handle(SEC, f, i as u64) {
+                    Outcome::Held => assert!(i > 0, "last fragment to arrive must complete it"),
+                    Outcome::Judged(j) => {
+                        assert_eq!(i, 0);
+                        assert_eq!(j.verdict, Verdict::forward(Cause::Valid), "{:?}", j.sip.map(|s| s.reasons));
+                        let mut ids = j.frames.to_vec();
+                        ids.sort();
+                        assert_eq!(ids, (0..n as u64).collect::<Vec<_>>());
+                        assert_eq!(j.sip.unwrap().method, Some(Method::Invite));
+                    }
+                }
+            }
+            assert_eq!(e.stats().reassembled, 1);
+            assert_eq!(e.state_stats().dialogs, 1);
+        }
+    }
+
+    #[test]
+    fn incomplete_fragments_time_out_and_are_reported() {
+        let p = CallParams::default();
+        let (c, s) = addrs(&p);
+        let mut invite = fixtures::complete_call(&p)[4].1.clone();
+        fixtures::pad_body(&mut invite, 1200);
+        let frags = fixtures::fragment_udp(c, s, &invite, 600, 9);
+        let mut e = engine();
+        assert!(matches!(e.handle(SEC, &frags[0], 1), Outcome::Held));
+        e.tick(SEC + 10 * SEC);
+        let mut dropped = vec![];
+        e.drain_dropped(&mut dropped);
+        assert_eq!(dropped.len(), 1);
+        assert_eq!(dropped[0].0, 1);
+        assert_eq!(dropped[0].1.action, Action::Drop);
+        assert_eq!(e.reassembler().datagrams(), 0);
+    }
+
+    #[test]
+    fn fragment_flood_stays_within_the_reassembly_cap() {
+        let mut cfg = EngineConfig::default();
+        cfg.reassembly.max_datagrams = 64;
+        let cap_bytes = cfg.reassembly.max_bytes;
+        let mut e = Engine::new(cfg, Keyer::with_keys(5, 6));
+        let p = CallParams::default();
+        let (c, s) = addrs(&p);
+        let mut invite = fixtures::complete_call(&p)[4].1.clone();
+        fixtures::pad_body(&mut invite, 1200);
+        let mut dropped = vec![];
+        for id in 0..20_000u32 {
+            let frags = fixtures::fragment_udp(c, s, &invite, 600, id);
+            // Only the first fragment of each datagram: none ever completes.
+            assert!(matches!(e.handle(SEC + id as u64 * 1000, &frags[0], id as u64), Outcome::Held));
+            assert!(e.reassembler().datagrams() <= 64);
+            assert!(e.reassembler().bytes() <= cap_bytes);
+            e.drain_dropped(&mut dropped);
+        }
+        assert_eq!(dropped.len(), 20_000 - 64, "every evicted fragment is reported");
+        assert!(dropped.iter().all(|(_, v)| v.action == Action::Drop));
+    }
+}
