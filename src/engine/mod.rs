@@ -490,7 +490,7 @@ mod tests {
             e.handle(SEC + i as u64, &fixtures::udp_frame(a, b, m), i as u64);
         }
         let bye = fixtures::callee_bye(&p);
-        let ok = fixtures::response_to(&bye, 200, "OK", None);
+        let ok = fixtures::response(&bye, 200, "OK", None);
         e.handle(2 * SEC, &fixtures::udp_frame(s, c, &bye), 20);
         e.handle(2 * SEC + 1, &fixtures::udp_frame(c, s, &ok), 21);
         let st = e.state_stats();

@@ -1,5 +1,6 @@
 //! CONTRACT STUB — replaced by the real parser. Signatures here are the API the engine uses.
 #![allow(missing_docs, unused)]
+pub mod uri; pub mod auth; pub mod sdp;
 
 /// Byte range into the message buffer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

@@ -1,32 +1,475 @@
-//! CONTRACT STUB — replaced by the real decoder.
-#![allow(missing_docs, unused)]
+//! Frame decoding: Ethernet II (+ 802.1Q / 802.1ad tags), IPv4, IPv6, UDP, TCP.
+//!
+//! [`decode`] turns a received frame into a [`Frame`] of borrowed slices, with no allocation
+//! and no copy. The per-header parsing is etherparse's (its `*Slice` types); this module only
+//! composes the layers, applies the firewall's stricter length rules and maps etherparse's
+//! errors onto the small `Copy` enum [`DecodeError`], whose [`DecodeError::name`] is a
+//! counter name.
+//!
+//! Rules that hold for every input:
+//! - `decode` never panics and never allocates; a malformed frame yields a typed reason.
+//! - Lengths come from the headers, not the frame: Ethernet padding after the IP packet is
+//!   ignored; an IP length that does not fit the frame, or a UDP length that does not equal the
+//!   IP payload length, is an error (a host and the firewall must see the same bytes).
+//! - A fragment is not parsed past the IP layer: its IP payload is handed to [`reasm`], and
+//!   [`udp_datagram`] parses the reassembled datagram.
+
 pub mod reasm;
+#[doc(hidden)]
+pub mod testutil;
+
 use std::net::IpAddr;
 
+use etherparse::{
+    err, ip_number, EtherType, Ethernet2Slice, IpAuthHeaderSlice, IpNumber, Ipv4HeaderSlice,
+    Ipv4Slice, Ipv6FragmentHeaderSlice, Ipv6HeaderSlice, Ipv6RawExtHeaderSlice, SingleVlanSlice,
+    TcpSlice, UdpHeaderSlice,
+};
+
+/// Why a frame could not be decoded; one counter per variant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum DecodeError { Truncated }
-impl DecodeError { pub const ALL: &'static [DecodeError] = &[DecodeError::Truncated]; pub fn name(&self) -> &'static str { todo!() } }
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Transport { Udp, Tcp, Other(u8) }
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FragInfo { pub id: u32, pub offset: u32, pub more: bool }
-
-#[derive(Clone, Debug)]
-pub struct Decoded<'a> {
-    pub vlans: [u16; 2], pub vlan_count: u8,
-    pub src: IpAddr, pub dst: IpAddr,
-    pub transport: Transport,
-    pub src_port: u16, pub dst_port: u16,
-    /// L4 payload (UDP/TCP payload) when not a fragment; the whole IP payload fragment when `frag` is set.
-    pub payload: &'a [u8],
-    pub frag: Option<FragInfo>,
+pub enum DecodeError {
+    /// Catch-all truncation, for callers outside the layered decoder.
+    Truncated,
+    /// Frame shorter than an Ethernet II header.
+    TruncatedEthernet,
+    /// Frame ends inside an 802.1Q / 802.1ad tag.
+    TruncatedVlan,
+    /// More than two VLAN tags: refused rather than skipped, so nothing hides under a third tag.
+    TooManyVlans,
+    /// IP version nibble does not match the ethertype.
+    BadIpVersion,
+    /// Frame ends inside the IPv4 header (fixed part or options).
+    TruncatedIpv4,
+    /// IPv4 IHL below 5.
+    BadIpv4Header,
+    /// IPv4 total length smaller than the header or larger than the frame.
+    BadIpv4TotalLength,
+    /// Malformed IPv4 authentication header.
+    BadIpv4ExtHeader,
+    /// Frame ends inside the fixed IPv6 header.
+    TruncatedIpv6,
+    /// IPv6 payload length larger than the frame.
+    BadIpv6PayloadLength,
+    /// Truncated or misplaced IPv6 extension header (including hop-by-hop not first).
+    BadIpv6ExtHeader,
+    /// IP payload shorter than a UDP header.
+    TruncatedUdp,
+    /// UDP length field differs from the IP payload length.
+    BadUdpLength,
+    /// IP payload shorter than the TCP header (fixed part or options).
+    TruncatedTcp,
+    /// TCP data offset below 5.
+    BadTcpHeader,
 }
 
-#[derive(Clone, Debug)]
-pub enum Frame<'a> { Ip(Decoded<'a>), NotIp { ethertype: u16 } }
+impl DecodeError {
+    /// Every variant, in declaration order (for counter tables).
+    pub const ALL: &'static [DecodeError] = &[
+        DecodeError::Truncated,
+        DecodeError::TruncatedEthernet,
+        DecodeError::TruncatedVlan,
+        DecodeError::TooManyVlans,
+        DecodeError::BadIpVersion,
+        DecodeError::TruncatedIpv4,
+        DecodeError::BadIpv4Header,
+        DecodeError::BadIpv4TotalLength,
+        DecodeError::BadIpv4ExtHeader,
+        DecodeError::TruncatedIpv6,
+        DecodeError::BadIpv6PayloadLength,
+        DecodeError::BadIpv6ExtHeader,
+        DecodeError::TruncatedUdp,
+        DecodeError::BadUdpLength,
+        DecodeError::TruncatedTcp,
+        DecodeError::BadTcpHeader,
+    ];
 
-pub fn decode(frame: &[u8]) -> Result<Frame<'_>, DecodeError> { todo!() }
-/// Parse a UDP header + payload (a reassembled datagram): returns (src_port, dst_port, payload).
-pub fn udp_datagram(d: &[u8]) -> Result<(u16, u16, &[u8]), DecodeError> { todo!() }
+    /// Stable snake_case name, used as a counter / metric label.
+    pub fn name(&self) -> &'static str {
+        match self {
+            DecodeError::Truncated => "truncated",
+            DecodeError::TruncatedEthernet => "truncated_ethernet",
+            DecodeError::TruncatedVlan => "truncated_vlan",
+            DecodeError::TooManyVlans => "too_many_vlans",
+            DecodeError::BadIpVersion => "bad_ip_version",
+            DecodeError::TruncatedIpv4 => "truncated_ipv4",
+            DecodeError::BadIpv4Header => "bad_ipv4_header",
+            DecodeError::BadIpv4TotalLength => "bad_ipv4_total_length",
+            DecodeError::BadIpv4ExtHeader => "bad_ipv4_ext_header",
+            DecodeError::TruncatedIpv6 => "truncated_ipv6",
+            DecodeError::BadIpv6PayloadLength => "bad_ipv6_payload_length",
+            DecodeError::BadIpv6ExtHeader => "bad_ipv6_ext_header",
+            DecodeError::TruncatedUdp => "truncated_udp",
+            DecodeError::BadUdpLength => "bad_udp_length",
+            DecodeError::TruncatedTcp => "truncated_tcp",
+            DecodeError::BadTcpHeader => "bad_tcp_header",
+        }
+    }
+}
+
+impl core::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// Layer-4 protocol of an IP packet (from the protocol / last next-header field).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// UDP (17).
+    Udp,
+    /// TCP (6).
+    Tcp,
+    /// Any other IP protocol number.
+    Other(u8),
+}
+
+impl Transport {
+    /// Maps an IP protocol number.
+    pub fn from_proto(p: u8) -> Transport {
+        match p {
+            17 => Transport::Udp,
+            6 => Transport::Tcp,
+            p => Transport::Other(p),
+        }
+    }
+
+    /// The IP protocol number.
+    pub fn proto(self) -> u8 {
+        match self {
+            Transport::Udp => 17,
+            Transport::Tcp => 6,
+            Transport::Other(p) => p,
+        }
+    }
+}
+
+/// Fragment header fields of an IP fragment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FragInfo {
+    /// IPv4 identification (widened) or IPv6 fragment identification.
+    pub id: u32,
+    /// Offset of this fragment's data in the datagram, in bytes.
+    pub offset: u32,
+    /// More-fragments flag.
+    pub more: bool,
+}
+
+/// A decoded IP frame: borrowed views, no copies.
+#[derive(Clone, Debug)]
+pub struct Decoded<'a> {
+    /// VLAN ids, outermost first; only the first `vlan_count` are meaningful.
+    pub vlans: [u16; 2],
+    /// Number of VLAN tags (0..=2).
+    pub vlan_count: u8,
+    /// IP source address.
+    pub src: IpAddr,
+    /// IP destination address.
+    pub dst: IpAddr,
+    /// Layer-4 protocol.
+    pub transport: Transport,
+    /// UDP/TCP source port (0 for other protocols and non-first fragments).
+    pub src_port: u16,
+    /// UDP/TCP destination port (0 for other protocols and non-first fragments).
+    pub dst_port: u16,
+    /// L4 payload (UDP/TCP payload) when not a fragment; the whole IP payload fragment when `frag` is set.
+    /// For other protocols, the IP payload after all extension headers.
+    pub payload: &'a [u8],
+    /// Set when the packet is a fragment (IPv4 MF/offset, IPv6 fragment header with M/offset).
+    pub frag: Option<FragInfo>,
+    /// IPv4 TTL or IPv6 hop limit.
+    pub ttl: u8,
+    /// Offset of the IP header in the frame.
+    pub l3_offset: usize,
+    /// Offset in the frame of the L4 header (of the fragment data for a fragment).
+    pub l4_offset: usize,
+    /// IP header length including options / extension headers up to `l4_offset`.
+    pub ip_header_len: usize,
+    /// IP packet length from the header (excludes Ethernet padding).
+    pub ip_len: usize,
+}
+
+impl Decoded<'_> {
+    /// True for an IPv6 packet.
+    pub fn is_ipv6(&self) -> bool {
+        self.src.is_ipv6()
+    }
+
+    /// The reassembly key of a fragment, `None` for a whole packet.
+    ///
+    /// The protocol is part of the key for IPv6 too (RFC 8200 keys on addresses and id only):
+    /// fragments of one datagram that disagree on it are kept apart and time out, which
+    /// drops them — failing closed.
+    pub fn frag_key(&self) -> Option<reasm::FragKey> {
+        self.frag.map(|f| reasm::FragKey {
+            src: self.src,
+            dst: self.dst,
+            id: f.id,
+            proto: self.transport.proto(),
+        })
+    }
+}
+
+/// Result of [`decode`].
+#[derive(Clone, Debug)]
+pub enum Frame<'a> {
+    /// An IPv4 or IPv6 packet.
+    Ip(Decoded<'a>),
+    /// Anything else (ARP, LLDP, 802.3 length frames, ...), by its innermost ethertype.
+    NotIp {
+        /// Innermost ethertype (or 802.3 length).
+        ethertype: u16,
+    },
+}
+
+/// Decodes an Ethernet II frame (without FCS) down to the UDP/TCP payload.
+pub fn decode(frame: &[u8]) -> Result<Frame<'_>, DecodeError> {
+    let eth = Ethernet2Slice::from_slice_without_fcs(frame)
+        .map_err(|_| DecodeError::TruncatedEthernet)?;
+    let mut ether_type = eth.ether_type();
+    let mut rest = eth.payload_slice();
+    let mut vlans = [0u16; 2];
+    let mut vlan_count = 0u8;
+    loop {
+        match ether_type {
+            EtherType::VLAN_TAGGED_FRAME
+            | EtherType::PROVIDER_BRIDGING
+            | EtherType::VLAN_DOUBLE_TAGGED_FRAME => {
+                let slot = vlans
+                    .get_mut(usize::from(vlan_count))
+                    .ok_or(DecodeError::TooManyVlans)?;
+                let vlan =
+                    SingleVlanSlice::from_slice(rest).map_err(|_| DecodeError::TruncatedVlan)?;
+                *slot = vlan.vlan_identifier().value();
+                vlan_count += 1;
+                ether_type = vlan.ether_type();
+                rest = vlan.payload_slice();
+            }
+            EtherType::IPV4 => {
+                let mut d = ipv4(frame, rest)?;
+                (d.vlans, d.vlan_count) = (vlans, vlan_count);
+                return Ok(Frame::Ip(d));
+            }
+            EtherType::IPV6 => {
+                let mut d = ipv6(frame, rest)?;
+                (d.vlans, d.vlan_count) = (vlans, vlan_count);
+                return Ok(Frame::Ip(d));
+            }
+            other => return Ok(Frame::NotIp { ethertype: other.0 }),
+        }
+    }
+}
+
+/// Parses a UDP header + payload (a reassembled datagram): returns (src_port, dst_port, payload).
+///
+/// Only meaningful when the datagram's [`reasm::FragKey::proto`] is 17 (UDP).
+pub fn udp_datagram(d: &[u8]) -> Result<(u16, u16, &[u8]), DecodeError> {
+    let h = UdpHeaderSlice::from_slice(d).map_err(|_| DecodeError::TruncatedUdp)?;
+    // Strict equality: a length shorter than the IP payload would let the firewall and
+    // the host disagree on where the datagram ends.
+    if usize::from(h.length()) != d.len() {
+        return Err(DecodeError::BadUdpLength);
+    }
+    Ok((h.source_port(), h.destination_port(), &d[UDP_HEADER_LEN..]))
+}
+
+const UDP_HEADER_LEN: usize = 8;
+
+/// Offset of `inner` in `outer`; `inner` is always a subslice produced by etherparse.
+fn offset_in(outer: &[u8], inner: &[u8]) -> usize {
+    (inner.as_ptr() as usize).wrapping_sub(outer.as_ptr() as usize)
+}
+
+/// Layer-3 facts gathered before the transport layer is read.
+struct L3<'a> {
+    frame: &'a [u8],
+    src: IpAddr,
+    dst: IpAddr,
+    ttl: u8,
+    l3_offset: usize,
+    ip_len: usize,
+}
+
+impl<'a> L3<'a> {
+    /// Builds the result for a fragment: its IP payload is not parsed, except that the
+    /// ports are read when the first fragment holds a whole UDP / TCP header.
+    fn fragment(self, proto: IpNumber, payload: &'a [u8], frag: FragInfo) -> Decoded<'a> {
+        let transport = Transport::from_proto(proto.0);
+        let mut ports = (0, 0);
+        if frag.offset == 0 {
+            match transport {
+                Transport::Udp => {
+                    if let Ok(u) = UdpHeaderSlice::from_slice(payload) {
+                        ports = (u.source_port(), u.destination_port());
+                    }
+                }
+                Transport::Tcp => {
+                    if let Ok(t) = TcpSlice::from_slice(payload) {
+                        ports = (t.source_port(), t.destination_port());
+                    }
+                }
+                Transport::Other(_) => {}
+            }
+        }
+        self.finish(transport, ports, payload, payload, Some(frag))
+    }
+
+    /// Parses the transport layer of a whole (unfragmented) packet.
+    fn transport(self, proto: IpNumber, ip_payload: &'a [u8]) -> Result<Decoded<'a>, DecodeError> {
+        match proto {
+            ip_number::UDP => {
+                let (sp, dp, payload) = udp_datagram(ip_payload)?;
+                Ok(self.finish(Transport::Udp, (sp, dp), ip_payload, payload, None))
+            }
+            ip_number::TCP => {
+                let t = TcpSlice::from_slice(ip_payload).map_err(|e| match e {
+                    err::tcp::HeaderSliceError::Len(_) => DecodeError::TruncatedTcp,
+                    err::tcp::HeaderSliceError::Content(_) => DecodeError::BadTcpHeader,
+                })?;
+                let ports = (t.source_port(), t.destination_port());
+                Ok(self.finish(Transport::Tcp, ports, ip_payload, t.payload(), None))
+            }
+            p => Ok(self.finish(Transport::Other(p.0), (0, 0), ip_payload, ip_payload, None)),
+        }
+    }
+
+    fn finish(
+        self,
+        transport: Transport,
+        (src_port, dst_port): (u16, u16),
+        l4: &'a [u8],
+        payload: &'a [u8],
+        frag: Option<FragInfo>,
+    ) -> Decoded<'a> {
+        let l4_offset = offset_in(self.frame, l4);
+        Decoded {
+            vlans: [0; 2],
+            vlan_count: 0,
+            src: self.src,
+            dst: self.dst,
+            transport,
+            src_port,
+            dst_port,
+            payload,
+            frag,
+            ttl: self.ttl,
+            l3_offset: self.l3_offset,
+            l4_offset,
+            ip_header_len: l4_offset.saturating_sub(self.l3_offset),
+            ip_len: self.ip_len,
+        }
+    }
+}
+
+fn ipv4<'a>(frame: &'a [u8], ip: &'a [u8]) -> Result<Decoded<'a>, DecodeError> {
+    let h = Ipv4HeaderSlice::from_slice(ip).map_err(|e| match e {
+        err::ipv4::HeaderSliceError::Len(_) => DecodeError::TruncatedIpv4,
+        err::ipv4::HeaderSliceError::Content(err::ipv4::HeaderError::UnexpectedVersion {
+            ..
+        }) => DecodeError::BadIpVersion,
+        err::ipv4::HeaderSliceError::Content(_) => DecodeError::BadIpv4Header,
+    })?;
+    let header_len = h.slice().len();
+    let total = usize::from(h.total_len());
+    if total < header_len || total > ip.len() {
+        return Err(DecodeError::BadIpv4TotalLength);
+    }
+    // Drops Ethernet padding: the IP length is authoritative.
+    let ip = &ip[..total];
+    let l3 = L3 {
+        frame,
+        src: IpAddr::V4(h.source_addr()),
+        dst: IpAddr::V4(h.destination_addr()),
+        ttl: h.ttl(),
+        l3_offset: offset_in(frame, ip),
+        ip_len: total,
+    };
+    if h.is_fragmenting_payload() {
+        // Not through `Ipv4Slice`: it would parse an AH header out of a non-first
+        // fragment's data. The fragment data is everything after the IPv4 header.
+        let frag = FragInfo {
+            id: u32::from(h.identification()),
+            offset: u32::from(h.fragments_offset().byte_offset()),
+            more: h.more_fragments(),
+        };
+        return Ok(l3.fragment(h.protocol(), &ip[header_len..], frag));
+    }
+    let s = Ipv4Slice::from_slice(ip).map_err(|e| match e {
+        err::ipv4::SliceError::Len(l) if l.layer == err::Layer::IpAuthHeader => {
+            DecodeError::BadIpv4ExtHeader
+        }
+        err::ipv4::SliceError::Len(_) => DecodeError::BadIpv4TotalLength,
+        err::ipv4::SliceError::Header(_) => DecodeError::BadIpv4Header,
+        err::ipv4::SliceError::Exts(_) => DecodeError::BadIpv4ExtHeader,
+    })?;
+    let p = s.payload();
+    l3.transport(p.ip_number, p.payload)
+}
+
+fn ipv6<'a>(frame: &'a [u8], ip: &'a [u8]) -> Result<Decoded<'a>, DecodeError> {
+    let h = Ipv6HeaderSlice::from_slice(ip).map_err(|e| match e {
+        err::ipv6::HeaderSliceError::Len(_) => DecodeError::TruncatedIpv6,
+        err::ipv6::HeaderSliceError::Content(_) => DecodeError::BadIpVersion,
+    })?;
+    let total = IPV6_HEADER_LEN + usize::from(h.payload_length());
+    // A zero payload length would announce a jumbogram, which cannot cross an Ethernet
+    // link: it is taken literally (an empty payload), never as "the rest of the frame".
+    if total > ip.len() {
+        return Err(DecodeError::BadIpv6PayloadLength);
+    }
+    let ip = &ip[..total];
+    let l3 = L3 {
+        frame,
+        src: IpAddr::V6(h.source_addr()),
+        dst: IpAddr::V6(h.destination_addr()),
+        ttl: h.hop_limit(),
+        l3_offset: offset_in(frame, ip),
+        ip_len: total,
+    };
+    // The chain is walked here rather than with `Ipv6ExtensionsSlice`, which reads on past
+    // a fragment header: in a non-first fragment what follows it is fragment data (RFC 8200
+    // §4.5), and we also need the fragment header's fields.
+    let mut next = h.next_header();
+    let mut rest = &ip[IPV6_HEADER_LEN..];
+    let mut first = true;
+    let bad = |_| DecodeError::BadIpv6ExtHeader;
+    loop {
+        match next {
+            ip_number::IPV6_HOP_BY_HOP if !first => return Err(DecodeError::BadIpv6ExtHeader),
+            ip_number::IPV6_HOP_BY_HOP | ip_number::IPV6_DEST_OPTIONS | ip_number::IPV6_ROUTE => {
+                let e = Ipv6RawExtHeaderSlice::from_slice(rest).map_err(bad)?;
+                next = e.next_header();
+                rest = &rest[e.slice().len()..];
+            }
+            ip_number::AUTH => {
+                let e = IpAuthHeaderSlice::from_slice(rest)
+                    .map_err(|_| DecodeError::BadIpv6ExtHeader)?;
+                next = e.next_header();
+                rest = &rest[e.slice().len()..];
+            }
+            ip_number::IPV6_FRAG => {
+                let f = Ipv6FragmentHeaderSlice::from_slice(rest).map_err(bad)?;
+                next = f.next_header();
+                rest = &rest[f.slice().len()..];
+                // An atomic fragment (offset 0, M=0, RFC 6946) is a whole packet.
+                if f.is_fragmenting_payload() {
+                    let frag = FragInfo {
+                        id: f.identification(),
+                        offset: u32::from(f.fragment_offset().byte_offset()),
+                        more: f.more_fragments(),
+                    };
+                    return Ok(l3.fragment(next, rest, frag));
+                }
+            }
+            _ => return l3.transport(next, rest),
+        }
+        first = false;
+    }
+}
+
+const IPV6_HEADER_LEN: usize = 40;
+
+#[cfg(test)]
+mod tests;

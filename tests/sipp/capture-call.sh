@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# Capture real SIP traffic between two SIPp instances into a pcap file.
+#
+# Usage: capture-call.sh OUT.pcap [CALLS]
+#
+# Creates two private network namespaces joined by a veth pair (client 10.77.0.1,
+# server 10.77.0.2, MACs 02:00:00:00:00:01/02 as in secsip::fixtures), runs the SIPp UAS
+# scenario uas.xml in the server namespace and uac.xml in the client namespace, and records
+# UDP port 5060 on the client veth with tcpdump. One call is 11 SIP messages: REGISTER,
+# 401, REGISTER with Digest, 200, INVITE, 100, 180, 200, ACK, BYE, 200.
+#
+# Traffic never leaves the two namespaces: the veth pair is their only link and neither
+# has a route anywhere else. Needs root (namespaces), sipp, tcpdump, ip and ethtool.
+# Exit status: 0 on success, 77 when a tool or privilege is missing (test skipped),
+# non-zero otherwise. Everything is torn down on exit, even on failure or timeout.
+set -euo pipefail
+
+readonly SKIP=77
+SELF="${BASH_SOURCE[0]}"
+[[ "$SELF" == */* ]] || SELF="./$SELF"
+readonly HERE="$(cd "${SELF%/*}" && pwd)"
+
+usage() {
+    echo "usage: $0 OUT.pcap [CALLS]" >&2
+    exit 2
+}
+
+[[ $# -ge 1 && $# -le 2 ]] || usage
+OUT="$1"
+CALLS="${2:-1}"
+[[ "$CALLS" =~ ^[1-9][0-9]*$ ]] || { echo "CALLS must be a positive integer, got '$CALLS'" >&2; exit 2; }
+
+for tool in sipp tcpdump ip ethtool timeout; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "capture-call: '$tool' not found (Debian: sip-tester, tcpdump, iproute2, ethtool); skipping" >&2
+        exit "$SKIP"
+    fi
+done
+if [[ $EUID -ne 0 ]]; then
+    echo "capture-call: needs root to create network namespaces; skipping" >&2
+    exit "$SKIP"
+fi
+
+# A hung sipp or tcpdump must not hang CI: re-run ourselves under a hard limit
+# (SECSIP_CAPTURE_TIMEOUT seconds, default 60); SIPp itself gives up after 30 s.
+if [[ -z "${SECSIP_CAPTURE_INNER:-}" ]]; then
+    SECSIP_CAPTURE_INNER=1 exec timeout --kill-after=5 "${SECSIP_CAPTURE_TIMEOUT:-60}" \
+        bash "$SELF" "$@"
+fi
+
+# Resolve OUT before changing directory; the directory must already exist.
+OUT_DIR="$(cd "$(dirname "$OUT")" && pwd)"
+OUT="$OUT_DIR/$(basename "$OUT")"
+
+# Unique per run so parallel runs and leftovers of a killed run do not collide.
+NS_C="secsip-c-$$"
+NS_S="secsip-s-$$"
+VETH_C="sscc$$"   # interface names are limited to 15 characters
+VETH_S="sscs$$"
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/secsip-capture.XXXXXX")"
+PIDS=()
+KEEP_WORK=
+
+cleanup() {
+    local status=$?
+    trap - EXIT INT TERM
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    # Deleting a namespace also deletes the veth end inside it, and so the pair.
+    ip netns del "$NS_C" 2>/dev/null || true
+    ip netns del "$NS_S" 2>/dev/null || true
+    [[ -n "$KEEP_WORK" ]] || rm -rf "$WORK"
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'echo "capture-call: interrupted or timed out" >&2; exit 124' INT TERM
+
+fail() {
+    echo "capture-call: $*" >&2
+    for log in "$WORK"/tcpdump.log "$WORK"/*-errors.log; do
+        [[ -s "$log" ]] || continue
+        echo "---- $(basename "$log") ----" >&2
+        tail -n 30 "$log" >&2
+    done
+    if [[ -n "${SECSIP_CAPTURE_KEEP:-}" ]]; then
+        KEEP_WORK=1
+        echo "capture-call: all logs kept in $WORK" >&2
+    else
+        echo "capture-call: set SECSIP_CAPTURE_KEEP=1 to keep the SIPp screens and logs" >&2
+    fi
+    exit 1
+}
+
+ip netns add "$NS_C"
+ip netns add "$NS_S"
+ip link add "$VETH_C" address 02:00:00:00:00:01 netns "$NS_C" type veth \
+    peer name "$VETH_S" address 02:00:00:00:00:02 netns "$NS_S"
+ip -n "$NS_C" addr add 10.77.0.1/24 dev "$VETH_C"
+ip -n "$NS_S" addr add 10.77.0.2/24 dev "$VETH_S"
+for ns_if in "$NS_C:$VETH_C" "$NS_S:$VETH_S"; do
+    ns="${ns_if%%:*}" ifc="${ns_if#*:}"
+    ip -n "$ns" link set lo up
+    ip -n "$ns" link set "$ifc" up
+    # Without this the kernel leaves UDP checksums to the "hardware", and the capture
+    # would hold partial checksums that any decoder verifying them rejects.
+    ip netns exec "$ns" ethtool -K "$ifc" tx off >/dev/null
+done
+
+# -Z root: tcpdump would otherwise drop to its own user and may not write OUT.
+ip netns exec "$NS_C" tcpdump -i "$VETH_C" -w "$OUT" -U -nn -Z root \
+    udp port 5060 2>"$WORK/tcpdump.log" &
+PIDS+=($!)
+for _ in $(seq 50); do
+    grep -q "listening on" "$WORK/tcpdump.log" 2>/dev/null && break
+    sleep 0.1
+done
+grep -q "listening on" "$WORK/tcpdump.log" || fail "tcpdump did not start"
+
+# Logs go to $WORK: SIPp writes them next to the scenario or in the cwd otherwise.
+cd "$WORK"
+ip netns exec "$NS_S" sipp -sf "$HERE/uas.xml" -i 10.77.0.2 -p 5060 -mi 10.77.0.2 \
+    -m "$CALLS" -timeout 30s -timeout_error -nostdin \
+    -trace_err -error_file "$WORK/uas-errors.log" \
+    -trace_screen -screen_file "$WORK/uas-screen.log" \
+    >"$WORK/uas-stdout.log" 2>&1 &
+UAS_PID=$!
+PIDS+=("$UAS_PID")
+sleep 0.5
+kill -0 "$UAS_PID" 2>/dev/null || fail "SIPp UAS exited at start"
+
+uac_status=0
+ip netns exec "$NS_C" sipp 10.77.0.2:5060 -sf "$HERE/uac.xml" -i 10.77.0.1 -p 5060 -mi 10.77.0.1 \
+    -s bob -au alice -ap secret-alice \
+    -m "$CALLS" -r 10 -l 10 -timeout 30s -timeout_error -nostdin \
+    -trace_err -error_file "$WORK/uac-errors.log" \
+    -trace_screen -screen_file "$WORK/uac-screen.log" \
+    >"$WORK/uac-stdout.log" 2>&1 &
+UAC_PID=$!
+PIDS+=("$UAC_PID")
+wait "$UAC_PID" || uac_status=$?
+[[ $uac_status -eq 0 ]] || fail "SIPp UAC failed (exit $uac_status): not all $CALLS call(s) completed"
+
+uas_status=0
+wait "$UAS_PID" || uas_status=$?
+[[ $uas_status -eq 0 ]] || fail "SIPp UAS failed (exit $uas_status)"
+
+# Let the last packets reach the capture before stopping it; -U already flushes per packet.
+sleep 0.3
+kill -INT "${PIDS[0]}"
+wait "${PIDS[0]}" || true
+
+expected=$((CALLS * 11))
+got="$(tcpdump -r "$OUT" -nn 2>/dev/null | wc -l)"
+echo "capture-call: $CALLS call(s), $got packets in $OUT (expected $expected without retransmissions)"
+[[ "$got" -ge "$expected" ]] || fail "capture has $got packets, expected at least $expected"
