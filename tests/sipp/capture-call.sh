@@ -111,7 +111,7 @@ for ns_if in "$NS_C:$VETH_C" "$NS_S:$VETH_S"; do
 done
 
 # -Z root: tcpdump would otherwise drop to its own user and may not write OUT.
-ip netns exec "$NS_C" tcpdump -i "$VETH_C" -w "$OUT" -U -nn -Z root \
+ip netns exec "$NS_C" tcpdump -i "$VETH_C" -w "$OUT" -U --immediate-mode -nn -Z root \
     udp port 5060 2>"$WORK/tcpdump.log" &
 PIDS+=($!)
 for _ in $(seq 50); do
@@ -148,12 +148,17 @@ uas_status=0
 wait "$UAS_PID" || uas_status=$?
 [[ $uas_status -eq 0 ]] || fail "SIPp UAS failed (exit $uas_status)"
 
-# Let the last packets reach the capture before stopping it; -U already flushes per packet.
-sleep 0.3
+# Stop the capture only once it holds every message (or after 3 s): packets still in the
+# kernel ring when tcpdump gets SIGINT are never written. --immediate-mode and -U make each
+# packet reach the file as it arrives.
+expected=$((CALLS * 11))
+for _ in $(seq 30); do
+    [[ "$(tcpdump -r "$OUT" -nn 2>/dev/null | wc -l)" -ge "$expected" ]] && break
+    sleep 0.1
+done
 kill -INT "${PIDS[0]}"
 wait "${PIDS[0]}" || true
 
-expected=$((CALLS * 11))
 got="$(tcpdump -r "$OUT" -nn 2>/dev/null | wc -l)"
 echo "capture-call: $CALLS call(s), $got packets in $OUT (expected $expected without retransmissions)"
 [[ "$got" -ge "$expected" ]] || fail "capture has $got packets, expected at least $expected"
