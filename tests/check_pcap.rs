@@ -65,7 +65,9 @@ fn complete_call_has_one_dialog_five_transactions_and_nothing_malformed() {
         assert_eq!(s["malformed"], 0);
         assert_eq!(s["requests"]["REGISTER"], 2);
         assert_eq!(s["requests"]["INVITE"], 1);
-        assert_eq!(s["responses"]["2xx"], 3 + 1);
+        assert_eq!(s["responses"]["1xx"], 2);
+        assert_eq!(s["responses"]["2xx"], 3);
+        assert_eq!(s["responses"]["4xx"], 1);
         assert_eq!(s["message_verdicts"]["accept"], 11);
         // Per-message objects carry the documented fields.
         let first = &msgs[0];

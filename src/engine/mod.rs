@@ -430,7 +430,9 @@ mod tests {
         assert_eq!(st.unknown_dialog_requests, 0);
         assert_eq!(e.stats().sip_messages, 11);
         assert_eq!(e.stats().requests[Method::Register as usize], 2);
-        assert_eq!(e.stats().responses[2], 4);
+        assert_eq!(e.stats().responses[1], 2);
+        assert_eq!(e.stats().responses[2], 3);
+        assert_eq!(e.stats().responses[4], 1);
     }
 
     #[test]

@@ -1,0 +1,404 @@
+//! Validation verdict inputs: [`Reason`], the [`Reasons`] bitset, and parser [`Limits`].
+//!
+//! The checks themselves run in `Parser::parse` (see `message.rs`); they are modelled on
+//! Kamailio `sanity` (`sanity_check()` flags 1..8192) and OpenSIPS `sipmsg_validate`, and
+//! every one is bounded by the message size and [`Limits`].
+
+use serde::{Deserialize, Serialize};
+
+use super::addr::NameAddr;
+use super::auth::Digest;
+use super::chars::{parse_u32, trim, WORD};
+use super::header::HeaderName;
+use super::message::{CSeq, Message};
+use super::uri::Uri;
+use super::via::Via;
+
+macro_rules! reasons {
+    ($( $(#[$doc:meta])* $v:ident = $name:literal, )*) => {
+        /// Why a message failed validation. Each maps to one bit of [`Reasons`].
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum Reason { $( $(#[$doc])* $v, )* }
+
+        impl Reason {
+            /// Every reason, in bit order.
+            pub const ALL: &'static [Reason] = &[ $( Reason::$v, )* ];
+
+            /// Stable snake_case name, used in rules, logs and metrics.
+            pub fn name(&self) -> &'static str {
+                match self { $( Reason::$v => $name, )* }
+            }
+        }
+    };
+}
+
+reasons! {
+    /// Start line is neither `Method SP URI SP Version` nor `Version SP Code SP Phrase`.
+    BadStartLine = "bad_start_line",
+    /// SIP-Version is not `SIP/2.0` (case-insensitive).
+    BadVersion = "bad_version",
+    /// Status code is not three digits in 100..=699.
+    BadStatusCode = "bad_status_code",
+    /// Method is not a `token`.
+    BadMethod = "bad_method",
+    /// Request-URI is empty, has control bytes or does not parse.
+    BadRequestUri = "bad_request_uri",
+    /// Request-URI, or a From/To/Contact URI, is longer than `max_uri_bytes`.
+    UriTooLong = "uri_too_long",
+    /// A header line has no colon, or its name is not a `token`, or a continuation line
+    /// follows the start line.
+    HeaderSyntax = "header_syntax",
+    /// A header line holds NUL, a bare CR, DEL or another control byte (HTAB excepted).
+    HeaderChars = "header_chars",
+    /// More than `max_headers` header fields; the surplus is not indexed.
+    TooManyHeaders = "too_many_headers",
+    /// One header field (with its folded lines) is longer than `max_header_bytes`.
+    HeaderTooLong = "header_too_long",
+    /// The datagram is longer than `max_message_bytes`.
+    MessageTooLong = "message_too_long",
+    /// No empty line ends the header section (truncated message).
+    UnterminatedHeaders = "unterminated_headers",
+    /// No Call-ID header.
+    MissingCallId = "missing_call_id",
+    /// No CSeq header.
+    MissingCseq = "missing_cseq",
+    /// No From header.
+    MissingFrom = "missing_from",
+    /// No To header.
+    MissingTo = "missing_to",
+    /// No Via header.
+    MissingVia = "missing_via",
+    /// A request whose From has no `tag` parameter.
+    MissingFromTag = "missing_from_tag",
+    /// Call-ID is empty or not `word [ "@" word ]`.
+    BadCallId = "bad_call_id",
+    /// Call-ID is longer than `max_call_id_bytes`.
+    CallIdTooLong = "call_id_too_long",
+    /// CSeq is not `1*DIGIT LWS Method` with a number below 2^31.
+    BadCseq = "bad_cseq",
+    /// A request's CSeq method differs from its request method.
+    CseqMethodMismatch = "cseq_method_mismatch",
+    /// Call-ID, CSeq, From, To, Max-Forwards, Content-Length or Content-Type repeated.
+    DuplicateSingleton = "duplicate_singleton",
+    /// Content-Length is not a number.
+    BadContentLength = "bad_content_length",
+    /// Body length differs from Content-Length.
+    ContentLengthMismatch = "content_length_mismatch",
+    /// Non-empty body without Content-Type (RFC 3261 §20.15 MUST).
+    MissingContentType = "missing_content_type",
+    /// Max-Forwards is not a number in 0..=255.
+    BadMaxForwards = "bad_max_forwards",
+    /// From is not a valid name-addr / addr-spec, its parameters are malformed, or its URI
+    /// does not parse.
+    BadFrom = "bad_from",
+    /// To is not a valid name-addr / addr-spec, its parameters are malformed, or its URI
+    /// does not parse.
+    BadTo = "bad_to",
+    /// From or To carries more than one `tag` parameter (Kamailio sanity flag 4096).
+    DuplicateTag = "duplicate_tag",
+    /// A Via hop does not parse, or its protocol is not `SIP/2.0` (sanity flags 8, 16).
+    BadVia = "bad_via",
+    /// The top Via has no `branch` parameter.
+    MissingViaBranch = "missing_via_branch",
+    /// Via transport is not UDP, TCP, TLS, SCTP, TLS-SCTP, WS or WSS.
+    UnknownViaTransport = "unknown_via_transport",
+    /// More than `max_via_hops` Via hops in total.
+    TooManyViaHops = "too_many_via_hops",
+    /// Expires header, or a Contact `expires` parameter, is not a number (sanity flag 256).
+    BadExpires = "bad_expires",
+    /// A Contact element does not parse, has a bad URI, or `*` is mixed with addresses.
+    BadContact = "bad_contact",
+    /// A Route or Record-Route element does not parse.
+    BadRoute = "bad_route",
+    /// Authorization or Proxy-Authorization does not parse as credentials (sanity flag 2048).
+    BadAuthorization = "bad_authorization",
+}
+
+impl Reason {
+    /// Look a reason up by its [`Reason::name`].
+    pub fn from_name(name: &str) -> Option<Reason> {
+        Reason::ALL.iter().copied().find(|r| r.name() == name)
+    }
+
+    #[inline]
+    fn bit(self) -> u64 {
+        1u64 << (self as u8)
+    }
+}
+
+/// A set of [`Reason`]s, one bit each; empty means the message passed validation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reasons(pub u64);
+
+impl Reasons {
+    /// No reason recorded.
+    pub fn is_empty(&self) -> bool {
+        self.0 == 0
+    }
+
+    /// Whether `r` is recorded.
+    pub fn contains(&self, r: Reason) -> bool {
+        self.0 & r.bit() != 0
+    }
+
+    /// Record `r`.
+    pub fn insert(&mut self, r: Reason) {
+        self.0 |= r.bit();
+    }
+
+    /// Number of reasons recorded.
+    pub fn len(&self) -> usize {
+        self.0.count_ones() as usize
+    }
+
+    /// The recorded reasons, in bit order.
+    pub fn iter(&self) -> impl Iterator<Item = Reason> + '_ {
+        let bits = self.0;
+        Reason::ALL.iter().copied().filter(move |r| bits & r.bit() != 0)
+    }
+}
+
+/// Parser limits. Exceeding one records a [`Reason`]; parsing still completes.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest accepted message in bytes (default 65535, the largest UDP payload; Kamailio's
+    /// `BUF_SIZE` is the same).
+    pub max_message_bytes: usize,
+    /// Header fields indexed per message; also the parser's one-time scratch capacity
+    /// (default 64).
+    pub max_headers: usize,
+    /// Longest header field in bytes, name and folded lines included (default 2048).
+    pub max_header_bytes: usize,
+    /// Longest Request-URI or From/To/Contact URI in bytes (default 1024).
+    pub max_uri_bytes: usize,
+    /// Longest Call-ID in bytes (default 255, Kamailio's `sanity` bound for Call-ID).
+    pub max_call_id_bytes: usize,
+    /// Most Via hops over all Via headers (default 16; Kamailio's Max-Forwards-driven
+    /// loop detection makes more than this a sign of a loop or an attack).
+    pub max_via_hops: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_bytes: 65535,
+            max_headers: 64,
+            max_header_bytes: 2048,
+            max_uri_bytes: 1024,
+            max_call_id_bytes: 255,
+            max_via_hops: 16,
+        }
+    }
+}
+
+/// Run the header-level checks on an indexed message. Start-line and line-level reasons are
+/// recorded by the parser itself; this adds the rest.
+pub(crate) fn check(msg: &Message<'_>, limits: &Limits) -> Reasons {
+    use HeaderName as H;
+    let mut r = Reasons::default();
+    let request = msg.is_request();
+
+    for (h, reason) in [
+        (H::CallId, Reason::MissingCallId),
+        (H::CSeq, Reason::MissingCseq),
+        (H::From, Reason::MissingFrom),
+        (H::To, Reason::MissingTo),
+        (H::Via, Reason::MissingVia),
+    ] {
+        if msg.header(h).is_none() {
+            r.insert(reason);
+        }
+    }
+    let singletons =
+        [H::CallId, H::CSeq, H::From, H::To, H::MaxForwards, H::ContentLength, H::ContentType];
+    if singletons.iter().any(|&h| msg.header_count(h) > 1) {
+        r.insert(Reason::DuplicateSingleton);
+    }
+
+    if let Some(cid) = msg.call_id() {
+        if cid.len() > limits.max_call_id_bytes {
+            r.insert(Reason::CallIdTooLong);
+        }
+        if !is_call_id(cid) {
+            r.insert(Reason::BadCallId);
+        }
+    }
+
+    if let Some(raw) = msg.header(H::CSeq) {
+        match CSeq::parse(raw) {
+            None => r.insert(Reason::BadCseq),
+            Some(c) => {
+                if request && msg.method_bytes() != Some(c.method_bytes) {
+                    r.insert(Reason::CseqMethodMismatch);
+                }
+            }
+        }
+    }
+
+    for (h, bad) in [(H::From, Reason::BadFrom), (H::To, Reason::BadTo)] {
+        let Some(raw) = msg.header(h) else { continue };
+        match NameAddr::parse(raw) {
+            None => r.insert(bad),
+            Some(a) => {
+                if !a.params.is_valid() || Uri::parse(a.uri).is_err() {
+                    r.insert(bad);
+                }
+                if a.uri.len() > limits.max_uri_bytes {
+                    r.insert(Reason::UriTooLong);
+                }
+                if a.params.count(b"tag") > 1 {
+                    r.insert(Reason::DuplicateTag);
+                }
+                if h == H::From && request && a.tag().is_none_or(<[u8]>::is_empty) {
+                    r.insert(Reason::MissingFromTag);
+                }
+            }
+        }
+    }
+
+    check_vias(msg, limits, &mut r);
+
+    if let Some(v) = msg.header(H::MaxForwards) {
+        if parse_u32(trim(v)).is_none_or(|n| n > 255) {
+            r.insert(Reason::BadMaxForwards);
+        }
+    }
+    if let Some(v) = msg.header(H::Expires) {
+        if parse_u32(trim(v)).is_none() {
+            r.insert(Reason::BadExpires);
+        }
+    }
+    let body = msg.body();
+    if let Some(v) = msg.header(H::ContentLength) {
+        match parse_u32(trim(v)) {
+            None => r.insert(Reason::BadContentLength),
+            Some(n) => {
+                if n as usize != body.len() {
+                    r.insert(Reason::ContentLengthMismatch);
+                }
+            }
+        }
+    }
+    if !body.is_empty() && msg.header(H::ContentType).is_none() {
+        r.insert(Reason::MissingContentType);
+    }
+
+    let (mut n, mut star) = (0usize, false);
+    for el in msg.elements(H::Contact) {
+        n += 1;
+        if el == b"*" {
+            star = true;
+            continue;
+        }
+        match NameAddr::parse(el) {
+            None => r.insert(Reason::BadContact),
+            Some(a) => {
+                if !a.params.is_valid() || Uri::parse(a.uri).is_err() {
+                    r.insert(Reason::BadContact);
+                }
+                if a.uri.len() > limits.max_uri_bytes {
+                    r.insert(Reason::UriTooLong);
+                }
+                if let Some(Some(e)) = a.param(b"expires") {
+                    if parse_u32(e).is_none() {
+                        r.insert(Reason::BadExpires);
+                    }
+                }
+            }
+        }
+    }
+    // RFC 3261 §10.2.2: `*` stands alone.
+    if star && n > 1 {
+        r.insert(Reason::BadContact);
+    }
+
+    for h in [H::Route, H::RecordRoute] {
+        for el in msg.elements(h) {
+            if NameAddr::parse(el).is_none_or(|a| !a.params.is_valid()) {
+                r.insert(Reason::BadRoute);
+            }
+        }
+    }
+
+    for h in [H::Authorization, H::ProxyAuthorization] {
+        if msg.header(h).is_some_and(|v| Digest::parse(v).is_err()) {
+            r.insert(Reason::BadAuthorization);
+        }
+    }
+    r
+}
+
+fn check_vias(msg: &Message<'_>, limits: &Limits, r: &mut Reasons) {
+    let mut hops = 0usize;
+    for el in msg.elements(HeaderName::Via) {
+        hops += 1;
+        if hops > limits.max_via_hops {
+            r.insert(Reason::TooManyViaHops);
+            break;
+        }
+        let Some(v) = Via::parse(el) else {
+            r.insert(Reason::BadVia);
+            continue;
+        };
+        if !v.is_sip2() || !v.params.is_valid() {
+            r.insert(Reason::BadVia);
+        }
+        if !v.known_transport() {
+            r.insert(Reason::UnknownViaTransport);
+        }
+        if hops == 1 && v.branch().is_none_or(<[u8]>::is_empty) {
+            r.insert(Reason::MissingViaBranch);
+        }
+    }
+    if hops == 0 && msg.header(HeaderName::Via).is_some() {
+        r.insert(Reason::BadVia);
+    }
+}
+
+/// `callid = word [ "@" word ]`
+fn is_call_id(s: &[u8]) -> bool {
+    let word = |w: &[u8]| !w.is_empty() && w.iter().all(|&b| WORD[b as usize]);
+    match memchr::memchr(b'@', s) {
+        Some(i) => word(s.get(..i).unwrap_or(&[])) && word(s.get(i + 1..).unwrap_or(&[])),
+        None => word(s),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bitset() {
+        assert!(Reason::ALL.len() <= 64);
+        let mut r = Reasons::default();
+        assert!(r.is_empty());
+        r.insert(Reason::MissingCallId);
+        r.insert(Reason::BadAuthorization);
+        r.insert(Reason::MissingCallId);
+        assert_eq!(r.len(), 2);
+        assert!(r.contains(Reason::MissingCallId));
+        assert!(!r.contains(Reason::BadVia));
+        assert_eq!(r.iter().collect::<Vec<_>>(), vec![Reason::MissingCallId, Reason::BadAuthorization]);
+    }
+
+    #[test]
+    fn names_unique_and_round_trip() {
+        for (i, r) in Reason::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i);
+            assert_eq!(Reason::from_name(r.name()), Some(*r));
+            assert!(r.name().bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+        }
+        assert_eq!(Reason::MissingCallId.name(), "missing_call_id");
+    }
+
+    #[test]
+    fn limits_serde() {
+        let l: Limits = serde_json::from_str(r#"{"max_headers": 10}"#).unwrap();
+        assert_eq!(l.max_headers, 10);
+        assert_eq!(l.max_message_bytes, 65535);
+        assert!(serde_json::from_str::<Limits>(r#"{"bogus": 1}"#).is_err());
+    }
+}
