@@ -21,6 +21,8 @@ pub mod config;
 pub mod engine;
 pub mod fixtures;
 pub mod hash;
+pub mod hosttable;
+pub mod rules;
 pub mod sip;
 pub mod verdict;
 pub mod wire;
