@@ -8,8 +8,11 @@
 use crate::config::Config;
 use crate::engine::{Engine, Outcome, SipSummary};
 use crate::hash::Keyer;
+use crate::hosttable::{HostLimits, HostTable};
+use crate::rules::eval::Fired;
+use crate::rules::RuleSet;
 use crate::sip::{Method, Reason};
-use crate::verdict::{Action, Verdict};
+use crate::verdict::{Action, Cause, Verdict};
 use crate::wire::reasm::FrameId;
 use crate::wire::Transport;
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapReader, PcapWriter};
@@ -21,6 +24,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// What `check` prints and writes.
@@ -36,6 +40,8 @@ pub struct CheckOptions {
     pub write_dropped: Option<PathBuf>,
     /// Print progress on stderr when the replay takes longer than a second.
     pub progress: bool,
+    /// Rules to judge with (none: validation and the engine's policies only).
+    pub rules: Option<Arc<RuleSet>>,
 }
 
 /// Why a capture could not be checked.
@@ -106,6 +112,12 @@ pub struct Summary {
     pub reassembled: u64,
     /// Entries evicted from full tables (`transactions`, `dialogs`).
     pub evictions: BTreeMap<String, u64>,
+    /// Times each rule fired (monitor-mode firings included), by rule id.
+    pub rule_hits: BTreeMap<String, u64>,
+    /// Messages decided by each rule, by rule id.
+    pub rule_decisions: BTreeMap<String, u64>,
+    /// Rules loaded.
+    pub rules_loaded: usize,
 }
 
 /// One SIP message as `--json` prints it.
@@ -123,6 +135,10 @@ struct MessageLine<'a> {
     verdict: &'a str,
     cause: String,
     reasons: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    fired: Vec<String>,
 }
 
 /// Reads pcap or pcapng records and normalises their link layer to Ethernet.
@@ -288,15 +304,17 @@ struct Replay<'o> {
     summary: Summary,
     first_ts: Option<u64>,
     last_ts: u64,
+    rules: Arc<RuleSet>,
 }
 
 impl Replay<'_> {
     fn emit_frames(&mut self, verdict: Verdict, frames: &[FrameId], current: FrameId, ts: u64, frame: &[u8]) -> std::io::Result<()> {
         *self.summary.frame_verdicts.entry(verdict.action.name().into()).or_default() += frames.len() as u64;
-        *self.summary.frame_causes.entry(verdict.cause.name()).or_default() += frames.len() as u64;
+        let cause = self.cause_name(verdict);
+        *self.summary.frame_causes.entry(cause).or_default() += frames.len() as u64;
         let mut sink = match verdict.action {
             Action::Forward => self.passed.as_mut(),
-            Action::Drop => self.dropped.as_mut(),
+            Action::Drop | Action::Reject => self.dropped.as_mut(),
         };
         for &id in frames {
             let kept = self.held.remove(&id);
@@ -311,8 +329,28 @@ impl Replay<'_> {
         Ok(())
     }
 
-    fn emit_message(&mut self, ts: u64, verdict: Verdict, s: &SipSummary<'_>) -> std::io::Result<()> {
+    fn cause_name(&self, v: Verdict) -> String {
+        match v.cause {
+            Cause::Rule(i) => format!("rule:{}", self.rules.rules.get(i as usize).map_or("?", |r| r.id.as_str())),
+            c => c.name(),
+        }
+    }
+
+    fn emit_message(&mut self, ts: u64, verdict: Verdict, s: &SipSummary<'_>, fired: &[Fired]) -> std::io::Result<()> {
         *self.summary.message_verdicts.entry(verdict.action.name().into()).or_default() += 1;
+        let rules = self.rules.clone();
+        let rule = match verdict.cause {
+            Cause::Rule(i) => rules.rules.get(i as usize).map(|r| r.id.as_str()),
+            _ => None,
+        };
+        if let Some(id) = rule {
+            *self.summary.rule_decisions.entry(id.to_string()).or_default() += 1;
+        }
+        let fired: Vec<String> = fired
+            .iter()
+            .filter_map(|f| rules.rules.get(f.rule as usize).map(|r| if f.monitor { format!("{} (monitor)", r.id) } else { r.id.clone() }))
+            .filter(|id| !rules.rules.iter().any(|r| r.is_definition && *id == r.id))
+            .collect();
         let reasons: Vec<&'static str> = s.reasons.iter().map(|r| r.name()).collect();
         let call_id = s.call_id.map(|c| String::from_utf8_lossy(c).into_owned());
         if self.opts.json {
@@ -325,8 +363,10 @@ impl Replay<'_> {
                 status: s.status,
                 call_id,
                 verdict: verdict.action.name(),
-                cause: verdict.cause.name(),
+                cause: self.cause_name(verdict),
                 reasons,
+                rule,
+                fired,
             };
             serde_json::to_writer(&mut *self.out, &line)?;
             writeln!(self.out)?;
@@ -348,6 +388,15 @@ impl Replay<'_> {
             )?;
             if !reasons.is_empty() {
                 write!(self.out, " reasons={}", reasons.join(","))?;
+            }
+            if let Some(r) = rule {
+                write!(self.out, " rule={r}")?;
+            }
+            if !fired.is_empty() && (fired.len() > 1 || rule.is_none()) {
+                write!(self.out, " fired={}", fired.join(","))?;
+            }
+            if verdict.cause == Cause::Banned {
+                write!(self.out, " banned")?;
             }
             writeln!(self.out)?;
         }
@@ -383,7 +432,9 @@ pub fn run(
         None => return Err(fmt_err("file is shorter than any capture header".into())),
     };
 
-    let mut engine = Engine::new(cfg.engine.clone(), Keyer::random());
+    let rules = opts.rules.clone().unwrap_or_else(|| Arc::new(RuleSet::empty()));
+    let hosts = Arc::new(HostTable::new(HostLimits::default()));
+    let mut engine = Engine::with_rules(cfg.engine.clone(), Keyer::random(), rules.clone(), hosts);
     let passed = opts.write_passed.as_deref().map(Sink::create).transpose()?;
     let dropped = opts.write_dropped.as_deref().map(Sink::create).transpose()?;
     let keep_held = passed.is_some() || dropped.is_some();
@@ -396,6 +447,7 @@ pub fn run(
         summary: Summary { file: path.display().to_string(), format, ..Default::default() },
         first_ts: None,
         last_ts: 0,
+        rules,
     };
     let out_err = |source| CheckError::Io { path: PathBuf::from("<output>"), source };
     let started = Instant::now();
@@ -429,7 +481,7 @@ pub fn run(
             }
             Outcome::Judged(j) => {
                 if let Some(s) = &j.sip {
-                    r.emit_message(ts, j.verdict, s).map_err(out_err)?;
+                    r.emit_message(ts, j.verdict, s, j.fired).map_err(out_err)?;
                 }
                 r.emit_frames(j.verdict, j.frames, id, ts, &buf).map_err(out_err)?;
             }
@@ -506,6 +558,13 @@ fn finish_summary(s: &mut Summary, engine: &Engine, first: u64, last: u64) {
     s.reassembled = st.reassembled;
     s.evictions.insert("transactions".into(), state.transaction_table.evicted);
     s.evictions.insert("dialogs".into(), state.dialog_table.evicted);
+    let rs = engine.rules();
+    s.rules_loaded = rs.rules.iter().filter(|r| !r.is_definition).count();
+    for (i, &n) in engine.rule_hits().iter().enumerate() {
+        if n > 0 && !rs.rules[i].is_definition {
+            s.rule_hits.insert(rs.rules[i].id.clone(), n);
+        }
+    }
 }
 
 fn row(out: &mut dyn Write, label: &str, map: &BTreeMap<String, u64>) -> std::io::Result<()> {
@@ -544,6 +603,13 @@ pub fn print_summary(s: &Summary, out: &mut dyn Write) -> std::io::Result<()> {
     row(out, "frames by cause", &s.frame_causes)?;
     if s.reassembled > 0 {
         writeln!(out, "  {:<24}{}", "datagrams reassembled", s.reassembled)?;
+    }
+    if s.rules_loaded > 0 {
+        writeln!(out, "  {:<24}{} loaded, {} fired", "rules", s.rules_loaded, s.rule_hits.len())?;
+        for (id, n) in &s.rule_hits {
+            let decided = s.rule_decisions.get(id).copied().unwrap_or(0);
+            writeln!(out, "    {id:<40} fired {n:>8}  decided {decided:>8}")?;
+        }
     }
     let ev: u64 = s.evictions.values().sum();
     if ev > 0 {

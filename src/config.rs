@@ -3,6 +3,7 @@
 //! Every bound the data path enforces is here, with its default and what it costs. Unknown
 //! fields are errors (a typo must not silently fall back to a default).
 
+use crate::rules::objects::ObjectLimits;
 use crate::sip::Limits;
 use crate::verdict::Policy;
 use crate::wire::reasm::ReasmLimits;
@@ -40,6 +41,8 @@ pub struct EngineConfig {
     pub transactions: TransactionConfig,
     /// Dialog table bounds and lifetimes.
     pub dialogs: DialogConfig,
+    /// Bounds of the rules' stateful objects (transaction and dialog scopes) per engine.
+    pub objects: ObjectLimits,
 }
 
 impl Default for EngineConfig {
@@ -54,6 +57,7 @@ impl Default for EngineConfig {
             reassembly: ReasmLimits::default(),
             transactions: TransactionConfig::default(),
             dialogs: DialogConfig::default(),
+            objects: ObjectLimits::default(),
         }
     }
 }

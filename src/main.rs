@@ -104,7 +104,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Some(Command::Check { pcap, verbose, json, write_passed, write_dropped, quiet }) => {
             let cfg = load_config(cli.config.as_ref(), false)?;
-            let opts = CheckOptions { verbose, json, write_passed, write_dropped, progress: !quiet };
+            let opts = CheckOptions { verbose, json, write_passed, write_dropped, progress: !quiet, rules: None };
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
             let summary = check::run(&pcap, &cfg, &opts, &mut out, &mut std::io::stderr())?;

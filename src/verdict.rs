@@ -10,6 +10,8 @@ pub enum Action {
     Forward,
     /// Discard it.
     Drop,
+    /// Discard it and answer the sender with a SIP response.
+    Reject,
 }
 
 impl Action {
@@ -18,6 +20,7 @@ impl Action {
         match self {
             Action::Forward => "accept",
             Action::Drop => "drop",
+            Action::Reject => "reject",
         }
     }
 }
@@ -38,6 +41,10 @@ pub enum Cause {
     Decode(DecodeError),
     /// A fragment whose datagram was abandoned.
     Fragment(ReasmError),
+    /// A rule decided (index in the rule set that judged the message).
+    Rule(u32),
+    /// The source is banned: dropped before parsing.
+    Banned,
 }
 
 impl Cause {
@@ -50,6 +57,8 @@ impl Cause {
             Cause::TcpUninspected => "tcp_uninspected".into(),
             Cause::Decode(e) => format!("decode.{}", e.name()),
             Cause::Fragment(e) => format!("fragment.{}", e.name()),
+            Cause::Rule(_) => "rule".into(),
+            Cause::Banned => "banned".into(),
         }
     }
 }

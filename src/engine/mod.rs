@@ -9,11 +9,19 @@
 //! that fragment reassembly abandoned meanwhile (timeouts, evictions). `now` must not go back;
 //! if it does, expiry simply waits for it to catch up.
 
+pub mod reject;
 pub mod state;
 pub mod table;
 
 use crate::config::EngineConfig;
 use crate::hash::Keyer;
+use crate::hosttable::{HostLimits, HostTable};
+use crate::rules::eval::{Decision, Evaluator, Fired};
+use crate::rules::fields::MsgCtx;
+use crate::rules::eval::Env;
+use crate::rules::objects::ObjectStore;
+use crate::rules::RuleSet;
+use std::sync::Arc;
 use crate::sip::{Method, Parser, Reason, Reasons};
 use crate::verdict::{Action, Cause, Verdict};
 use crate::wire::reasm::{FragKey, FrameId, Pushed, ReasmError, Reassembler};
@@ -53,6 +61,10 @@ pub struct Judgement<'a> {
     pub frames: &'a [FrameId],
     /// The SIP message, when the frames carried one.
     pub sip: Option<SipSummary<'a>>,
+    /// Rules that fired on the message, in order (indices into [`Engine::rules`]).
+    pub fired: &'a [Fired],
+    /// The response to send back, for [`Action::Reject`].
+    pub response: Option<&'a [u8]>,
 }
 
 /// What [`Engine::handle`] made of a frame.
@@ -96,6 +108,10 @@ pub struct EngineStats {
     pub malformed: u64,
     /// Validation failures by reason (indexed like `Reason::ALL`).
     pub malformed_by_reason: Vec<u64>,
+    /// Messages dropped because their source is banned (not parsed).
+    pub banned: u64,
+    /// Bans that the host table could not hold (every probed entry held a live ban).
+    pub ban_failures: u64,
 }
 
 impl EngineStats {
@@ -126,16 +142,54 @@ struct Core {
     stats: EngineStats,
     /// Frames abandoned by reassembly since the last drain.
     dropped: Vec<(FrameId, ReasmError)>,
+    rules: Arc<RuleSet>,
+    hosts: Arc<HostTable>,
+    evaluator: Evaluator,
+    objects: ObjectStore,
+    rule_hits: Vec<u64>,
+    /// The response of the last reject.
+    response: Vec<u8>,
+    /// Whether `response` holds a response for the current frame.
+    has_response: bool,
 }
 
 impl Engine {
-    /// An engine with the given configuration; `keyer` must be the one the shard function uses.
+    /// An engine with no rules and a host table of its own (offline tools, tests).
     pub fn new(cfg: EngineConfig, keyer: Keyer) -> Engine {
+        let hosts = Arc::new(HostTable::new(HostLimits::default()));
+        Engine::with_rules(cfg, keyer, Arc::new(RuleSet::empty()), hosts)
+    }
+
+    /// An engine judging with `rules`; `keyer` must be the one the shard function uses and
+    /// `hosts` the table every engine of the appliance shares.
+    pub fn with_rules(cfg: EngineConfig, keyer: Keyer, rules: Arc<RuleSet>, hosts: Arc<HostTable>) -> Engine {
         let parser = Parser::new(cfg.sip.clone());
         let reasm = Reassembler::new(cfg.reassembly.clone());
         let tracker = StateTracker::new(&cfg, keyer);
+        let tick_ns = cfg.timer_tick_ms.max(1) * 1_000_000;
+        let objects = ObjectStore::new(
+            cfg.objects.clone(),
+            keyer,
+            cfg.transactions.timeout_s * 1_000_000_000,
+            cfg.dialogs.confirmed_timeout_s * 1_000_000_000,
+            tick_ns,
+        );
+        let rule_hits = vec![0; rules.rules.len()];
         Engine {
-            core: Core { cfg, parser, tracker, stats: EngineStats::new(), dropped: Vec::with_capacity(64) },
+            core: Core {
+                cfg,
+                parser,
+                tracker,
+                stats: EngineStats::new(),
+                dropped: Vec::with_capacity(64),
+                rules,
+                hosts,
+                evaluator: Evaluator::new(),
+                objects,
+                rule_hits,
+                response: Vec::with_capacity(512),
+                has_response: false,
+            },
             reasm,
             single: [0],
         }
@@ -149,6 +203,32 @@ impl Engine {
     /// The configuration this engine runs with.
     pub fn config(&self) -> &EngineConfig {
         &self.core.cfg
+    }
+
+    /// The rule set in force.
+    pub fn rules(&self) -> &Arc<RuleSet> {
+        &self.core.rules
+    }
+
+    /// Replaces the rule set; takes effect from the next frame. Per-rule counters restart.
+    pub fn set_rules(&mut self, rules: Arc<RuleSet>) {
+        self.core.rule_hits = vec![0; rules.rules.len()];
+        self.core.rules = rules;
+    }
+
+    /// Times each rule fired (monitor-mode firings included), indexed like [`Engine::rules`].
+    pub fn rule_hits(&self) -> &[u64] {
+        &self.core.rule_hits
+    }
+
+    /// The shared host table (bans, per-source counters).
+    pub fn hosts(&self) -> &Arc<HostTable> {
+        &self.core.hosts
+    }
+
+    /// The stateful objects of the rules held by this engine.
+    pub fn objects(&self) -> &ObjectStore {
+        &self.core.objects
     }
 
     /// Transaction and dialog tracking counters.
@@ -190,6 +270,8 @@ impl Engine {
         *single = [id];
         let single: &'a [FrameId] = single;
         core.stats.frames += 1;
+        core.has_response = false;
+        core.evaluator.fired.clear();
         core.tick(now, reasm);
         let before = core.dropped.len();
         let (verdict, frames, sip) = match wire::decode(frame) {
@@ -226,15 +308,18 @@ impl Engine {
         core.count_abandoned(before);
         match verdict.action {
             Action::Forward => core.stats.forwarded += frames.len() as u64,
-            Action::Drop => core.stats.dropped += frames.len() as u64,
+            Action::Drop | Action::Reject => core.stats.dropped += frames.len() as u64,
         }
-        Outcome::Judged(Judgement { verdict, frames, sip })
+        let core: &'a Core = core;
+        let response = core.has_response.then_some(core.response.as_slice());
+        Outcome::Judged(Judgement { verdict, frames, sip, fired: &core.evaluator.fired, response })
     }
 }
 
 impl Core {
     fn tick(&mut self, now: u64, reasm: &mut Reassembler) {
         self.tracker.expire(now);
+        self.objects.expire(now);
         let before = self.dropped.len();
         reasm.expire(now, &mut self.dropped);
         self.count_abandoned(before);
@@ -318,6 +403,12 @@ impl Core {
         payload: &'a [u8],
     ) -> (Verdict, SipSummary<'a>) {
         self.stats.sip_messages += 1;
+        if self.hosts.banned(src.ip(), now).is_some() {
+            // Banned sources cost no parsing: that is the point of banning a flood.
+            self.stats.banned += 1;
+            let summary = SipSummary { src, dst, transport, method: None, method_bytes: None, status: None, call_id: None, reasons: Reasons::default() };
+            return (Verdict::drop(Cause::Banned), summary);
+        }
         let msg = self.parser.parse(payload);
         let reasons = msg.reasons();
         let method = msg.method();
@@ -329,17 +420,54 @@ impl Core {
             let class = (code / 100) as usize;
             self.stats.responses[if (1..=6).contains(&class) { class } else { 0 }] += 1;
         }
-        let verdict = if reasons.is_empty() {
-            self.tracker.track(now, &msg, src.ip());
-            Verdict::forward(Cause::Valid)
-        } else {
+        if !reasons.is_empty() {
             self.stats.malformed += 1;
             for r in reasons.iter() {
                 if let Some(i) = Reason::ALL.iter().position(|x| *x == r) {
                     self.stats.malformed_by_reason[i] += 1;
                 }
             }
-            Verdict { action: self.cfg.malformed.action(), cause: Cause::Malformed }
+        }
+        let (keys, view) = self.tracker.lookup(&msg, src.ip());
+        let decision = if self.rules.rules.is_empty() {
+            None
+        } else {
+            let ctx = MsgCtx { msg: &msg, src, dst, transport: transport_name(transport), state: view };
+            let mut env = Env { objects: &mut self.objects, hosts: &self.hosts, keys, now };
+            let d = self.evaluator.eval(&self.rules, &ctx, &mut env);
+            for f in &self.evaluator.fired {
+                if let Some(h) = self.rule_hits.get_mut(f.rule as usize) {
+                    *h += 1;
+                }
+            }
+            d
+        };
+        let verdict = match decision {
+            Some((rule, Decision::Accept)) => {
+                if reasons.is_empty() {
+                    self.tracker.track(now, &msg, src.ip());
+                }
+                Verdict::forward(Cause::Rule(rule))
+            }
+            Some((rule, Decision::Drop)) => Verdict::drop(Cause::Rule(rule)),
+            Some((rule, Decision::Reject { status })) => {
+                let r = &self.rules.rules[rule as usize];
+                let tag = format!("secsip-{:08x}", self.rule_hits.get(rule as usize).copied().unwrap_or(0));
+                self.has_response = reject::build_response(&msg, status, &r.reason, &tag, &mut self.response);
+                let action = if self.has_response { Action::Reject } else { Action::Drop };
+                Verdict { action, cause: Cause::Rule(rule) }
+            }
+            Some((rule, Decision::Ban { duration_ns })) => {
+                if !self.hosts.ban(src.ip(), now.saturating_add(duration_ns), rule) {
+                    self.stats.ban_failures += 1;
+                }
+                Verdict::drop(Cause::Rule(rule))
+            }
+            None if !reasons.is_empty() => Verdict { action: self.cfg.malformed.action(), cause: Cause::Malformed },
+            None => {
+                self.tracker.track(now, &msg, src.ip());
+                Verdict::forward(Cause::Valid)
+            }
         };
         // The message borrows the parser; re-slice its fields from the payload so the summary
         // lives as long as the frame.
@@ -354,6 +482,14 @@ impl Core {
             reasons,
         };
         (verdict, summary)
+    }
+}
+
+fn transport_name(t: Transport) -> &'static str {
+    match t {
+        Transport::Udp => "udp",
+        Transport::Tcp => "tcp",
+        Transport::Other(_) => "other",
     }
 }
 

@@ -12,6 +12,8 @@
 use super::table::{Table, TableLimits, TableStats};
 use crate::config::EngineConfig;
 use crate::hash::{Key, Keyer};
+use crate::rules::fields::StateView;
+use crate::rules::objects::ScopeKeys;
 use crate::sip::{Message, Method};
 use std::net::IpAddr;
 
@@ -145,6 +147,40 @@ impl StateTracker {
     pub fn expire(&mut self, now: u64) {
         self.transactions.expire(now, |_, _| {});
         self.dialogs.expire(now, |_, _| {});
+    }
+
+    /// What rules need before they judge the message: its scope keys and whether its
+    /// transaction and dialog exist. Reads only; [`StateTracker::track`] updates afterwards,
+    /// and only for forwarded messages, so dropped messages create no state.
+    pub fn lookup(&self, msg: &Message<'_>, src: IpAddr) -> (ScopeKeys, StateView) {
+        let mut keys = ScopeKeys { src: Some(src), ..Default::default() };
+        let mut view = StateView::default();
+        if let Some(k) = self.transaction_key(msg) {
+            keys.transaction = Some(k);
+            if let Some(tx) = self.transactions.get(k) {
+                view.transaction_exists = true;
+                view.retransmissions = tx.retransmissions;
+            }
+        }
+        if let Some(call_id) = msg.call_id() {
+            let from_tag = msg.from().and_then(|f| f.tag()).unwrap_or(b"");
+            let from_key = self.keyer.key(&[b"dlg", call_id, from_tag]);
+            let to_key = msg.to().and_then(|t| t.tag()).map(|t| self.keyer.key(&[b"dlg", call_id, t]));
+            let found = match self.dialogs.get(from_key) {
+                Some(d) => Some((from_key, d)),
+                None => to_key.and_then(|k| self.dialogs.get(k).map(|d| (k, d))),
+            };
+            match found {
+                Some((k, d)) => {
+                    keys.dialog = Some(k);
+                    view.dialog_exists = true;
+                    view.dialog_confirmed = d.state == DialogState::Confirmed;
+                }
+                // A message that would create the dialog uses the key the dialog will get.
+                None => keys.dialog = Some(from_key),
+            }
+        }
+        (keys, view)
     }
 
     /// Updates state from a valid message.

@@ -197,6 +197,18 @@ impl<V> Table<V> {
         (&mut self.slots[i as usize].value, evicted)
     }
 
+    /// Evicts the entry idle the longest (counted as an eviction), for callers that bound
+    /// something besides the entry count (bytes held by values).
+    pub fn evict_oldest(&mut self) -> Option<(Key, V)> {
+        if self.oldest == NIL {
+            return None;
+        }
+        let i = self.oldest;
+        let k = self.slots[i as usize].key;
+        self.stats.evicted += 1;
+        self.take(i).map(|v| (k, v))
+    }
+
     /// Removes `key`, returning its value.
     pub fn remove(&mut self, key: Key) -> Option<V> {
         let i = self.find(key)?;
@@ -438,6 +450,18 @@ mod tests {
         assert_eq!(t.stats().evicted, 1);
         let order: Vec<_> = t.iter_oldest_first().map(|(k, _)| k).collect();
         assert_eq!(order, vec![3, 1, 4]);
+        check_invariants(&t);
+    }
+
+    #[test]
+    fn evict_oldest_takes_the_idlest() {
+        let mut t = Table::new(limits(4));
+        t.insert(1, 'a', SEC);
+        t.insert(2, 'b', SEC);
+        t.touch(1, SEC);
+        assert_eq!(t.evict_oldest(), Some((2, 'b')));
+        assert_eq!(t.evict_oldest(), Some((1, 'a')));
+        assert_eq!(t.evict_oldest(), None);
         check_invariants(&t);
     }
 

@@ -1,3 +1,19 @@
-//! The rule language: TOML files compiled into a rule set (work in progress).
-#![allow(missing_docs)]
+//! The rule language: TOML files compiled into a [`RuleSet`] that engines evaluate per message.
+//!
+//! `expr` parses `when` expressions, `fields` names what rules can read, `lists` holds allow
+//! and block lists, `compile` turns files into a scheduled [`RuleSet`] (`model`), `eval` runs
+//! it, `objects` keeps the per-engine stateful containers, `import` converts SecSip rules.
+
+pub mod compile;
+pub mod eval;
+pub mod expr;
+pub mod fields;
 pub mod import;
+pub mod lists;
+pub mod model;
+pub mod objects;
+
+pub use compile::{compile, compile_dir, CompileError, CompileErrors, CompileOptions};
+pub use model::RuleSet;
+#[cfg(test)]
+mod tests;

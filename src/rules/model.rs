@@ -1,0 +1,372 @@
+//! The compiled rule set: what the compiler produces and the evaluator runs.
+
+use super::expr::{CmpOp, Wrap};
+use super::fields::Field;
+use super::lists::List;
+use aho_corasick::AhoCorasick;
+use regex::bytes::RegexSet;
+use std::path::PathBuf;
+
+/// Index of a field slot (each distinct field read by the rule set has one).
+pub type Slot = u32;
+
+/// Where an object's containers live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// One container per transaction (per engine).
+    Transaction,
+    /// One container per dialog (per engine).
+    Dialog,
+    /// One per source address, aggregated to these prefix lengths (shared host table).
+    Source {
+        /// IPv4 prefix length.
+        v4: u8,
+        /// IPv6 prefix length.
+        v6: u8,
+    },
+    /// One for everything (shared host table).
+    Global,
+}
+
+impl Scope {
+    /// True for scopes kept in the shared host table.
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Scope::Source { .. } | Scope::Global)
+    }
+    /// Name as written in rule files.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Scope::Transaction => "transaction",
+            Scope::Dialog => "dialog",
+            Scope::Source { .. } => "source",
+            Scope::Global => "global",
+        }
+    }
+}
+
+/// What an object holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ObjKind {
+    /// Distinct values.
+    Set,
+    /// Values in order, repeats kept.
+    List,
+    /// Values with counts.
+    Bag,
+    /// A leaky counter.
+    Counter {
+        /// Subtracted every period.
+        decrement: u32,
+        /// Period in nanoseconds.
+        period_ns: u64,
+    },
+    /// Approximate distinct count, reset every window.
+    Distinct {
+        /// Window in nanoseconds.
+        window_ns: u64,
+    },
+}
+
+impl ObjKind {
+    /// Name as written in rule files.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ObjKind::Set => "set",
+            ObjKind::List => "list",
+            ObjKind::Bag => "bag",
+            ObjKind::Counter { .. } => "counter",
+            ObjKind::Distinct { .. } => "distinct",
+        }
+    }
+    /// True for containers of values (set, list, bag).
+    pub fn is_container(&self) -> bool {
+        matches!(self, ObjKind::Set | ObjKind::List | ObjKind::Bag)
+    }
+}
+
+/// A stateful object.
+#[derive(Clone, Debug)]
+pub struct Object {
+    /// Its id (`from_list`, `tr.count`).
+    pub id: String,
+    /// Where its containers live.
+    pub scope: Scope,
+    /// What it holds.
+    pub kind: ObjKind,
+    /// The field whose value `hold` stores.
+    pub value: Option<Slot>,
+    /// Parent object, for dotted ids.
+    pub parent: Option<u32>,
+    /// Values per container.
+    pub max_entries: usize,
+    /// Bytes of a value kept.
+    pub normalize: usize,
+    /// Hash of the definition: state is keyed by it, so a changed definition starts fresh
+    /// after a reload while an unchanged one keeps its state.
+    pub fingerprint: u64,
+    /// Counter or distinct slot in the host table (shared scopes only).
+    pub host_slot: usize,
+}
+
+/// What a firing rule does to the message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Nothing (updates objects only).
+    None,
+    /// Forward and stop evaluating (allow lists).
+    Accept,
+    /// Discard.
+    Drop,
+    /// Discard and answer with a SIP response.
+    Reject {
+        /// Status code.
+        status: u16,
+    },
+    /// Discard and ban the source.
+    Ban {
+        /// Ban length in nanoseconds.
+        duration_ns: u64,
+    },
+    /// Forward and emit an event.
+    Log,
+}
+
+impl Action {
+    /// True when the action ends evaluation.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, Action::Accept | Action::Drop | Action::Reject { .. } | Action::Ban { .. })
+    }
+    /// Name as written in rule files.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::None => "none",
+            Action::Accept => "accept",
+            Action::Drop => "drop",
+            Action::Reject { .. } => "reject",
+            Action::Ban { .. } => "ban",
+            Action::Log => "log",
+        }
+    }
+}
+
+/// A compiled condition.
+#[derive(Clone, Debug)]
+pub enum Node {
+    /// All hold.
+    And(Box<[Node]>),
+    /// One holds.
+    Or(Box<[Node]>),
+    /// Negation.
+    Not(Box<Node>),
+    /// One test.
+    Atom(u32),
+}
+
+/// One test, the leaves of conditions.
+#[derive(Clone, Debug)]
+pub enum Atom {
+    /// A string test answered by a multi-pattern matcher before rules run.
+    Pre,
+    /// A lone field: present / non-zero / true.
+    Truthy {
+        /// The field.
+        slot: Slot,
+        /// `len`/`count` wrapper.
+        wrap: Wrap,
+    },
+    /// A numeric comparison of a field, its length or its count with a constant.
+    Num {
+        /// The field.
+        slot: Slot,
+        /// `None`, `Len` or `Count`.
+        wrap: Wrap,
+        /// Comparison.
+        op: CmpOp,
+        /// Constant.
+        value: i64,
+    },
+    /// Address equality or CIDR membership.
+    Ip {
+        /// The field.
+        slot: Slot,
+        /// Networks.
+        nets: super::lists::IpRanges,
+    },
+    /// Membership of a field's value in a list.
+    InList {
+        /// The field.
+        slot: Slot,
+        /// The list.
+        list: u32,
+    },
+    /// Membership of a field's value in an object's container.
+    InObject {
+        /// The field.
+        slot: Slot,
+        /// The object.
+        object: u32,
+    },
+    /// A counter's value, a container's entry count or a distinct estimate, compared.
+    ObjNum {
+        /// The object.
+        object: u32,
+        /// Comparison.
+        op: CmpOp,
+        /// Constant.
+        value: i64,
+    },
+    /// An event raised by a definition.
+    Event(u32),
+}
+
+/// What a pre-matched string test checks about where a literal matched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Anchor {
+    /// The whole value.
+    Whole,
+    /// At the start.
+    Start,
+    /// At the end.
+    End,
+    /// Anywhere.
+    Anywhere,
+}
+
+/// One Aho-Corasick automaton over every literal tested on one field.
+#[derive(Debug)]
+pub struct LiteralMatcher {
+    /// The field.
+    pub slot: Slot,
+    /// Lower-case the value first (`lower(field)`).
+    pub lower: bool,
+    /// The automaton.
+    pub ac: AhoCorasick,
+    /// Per pattern: (atom, anchor).
+    pub patterns: Vec<(u32, Anchor)>,
+}
+
+/// One regex set over every regex tested on one field.
+#[derive(Debug)]
+pub struct RegexMatcher {
+    /// The field.
+    pub slot: Slot,
+    /// Lower-case the value first.
+    pub lower: bool,
+    /// The set.
+    pub set: RegexSet,
+    /// Per regex: its atom.
+    pub atoms: Vec<u32>,
+}
+
+/// A definition or a rule, compiled.
+#[derive(Clone, Debug)]
+pub struct Rule {
+    /// Unique id.
+    pub id: String,
+    /// True for definitions (they raise `event`).
+    pub is_definition: bool,
+    /// Event raised (definitions).
+    pub event: Option<u32>,
+    /// Condition.
+    pub when: Node,
+    /// The condition as written.
+    pub when_text: String,
+    /// Action.
+    pub action: Action,
+    /// Reason phrase of a reject.
+    pub reason: String,
+    /// Monitor mode: count and log, do not act.
+    pub monitor: bool,
+    /// Emit an event line when it fires.
+    pub log: bool,
+    /// Objects to hold the current value into.
+    pub hold: Vec<u32>,
+    /// Counters to increment.
+    pub count: Vec<u32>,
+    /// Label for event lines.
+    pub tag: Option<String>,
+    /// 1 (high) to 3 (low).
+    pub severity: u8,
+    /// What it stops.
+    pub description: String,
+    /// File it came from.
+    pub file: PathBuf,
+    /// Line of its table in that file.
+    pub line: usize,
+    /// Methods it can apply to (None: all messages); used by the method index.
+    pub methods: Option<Vec<crate::sip::Method>>,
+    /// Responses only.
+    pub responses_only: bool,
+    /// Requests only.
+    pub requests_only: bool,
+    /// A pre-matched atom that must hold for the rule to hold (the trigger), if any.
+    pub trigger: Option<u32>,
+}
+
+/// Number of method buckets: one per [`crate::sip::Method`] plus one for responses.
+pub const BUCKETS: usize = 16;
+/// The responses bucket.
+pub const RESPONSE_BUCKET: usize = 15;
+
+/// A compiled, validated, scheduled rule set. Immutable; engines share it through an `Arc`.
+#[derive(Debug)]
+pub struct RuleSet {
+    /// Definitions and rules in schedule order.
+    pub rules: Vec<Rule>,
+    /// Lists.
+    pub lists: Vec<List>,
+    /// Objects.
+    pub objects: Vec<Object>,
+    /// Event names.
+    pub events: Vec<String>,
+    /// Fields read, by slot.
+    pub fields: Vec<Field>,
+    /// Field names, by slot.
+    pub field_names: Vec<String>,
+    /// Tests.
+    pub atoms: Vec<Atom>,
+    /// Literal automata.
+    pub literal_matchers: Vec<LiteralMatcher>,
+    /// Regex sets.
+    pub regex_matchers: Vec<RegexMatcher>,
+    /// Per bucket: bitset of rules evaluated whatever matched (no trigger).
+    pub always: Vec<Vec<u64>>,
+    /// Per bucket: bitset of rules that belong to it.
+    pub member: Vec<Vec<u64>>,
+    /// Per pre-matched atom: the rules it triggers.
+    pub triggers: Vec<Vec<u32>>,
+    /// Files compiled, in load order.
+    pub files: Vec<PathBuf>,
+    /// Counter slots used in the host table.
+    pub host_counters: usize,
+    /// Distinct slots used in the host table.
+    pub host_distincts: usize,
+}
+
+impl RuleSet {
+    /// An empty rule set: every message passes to the engine's own policies.
+    pub fn empty() -> RuleSet {
+        RuleSet {
+            rules: vec![],
+            lists: vec![],
+            objects: vec![],
+            events: vec![],
+            fields: vec![],
+            field_names: vec![],
+            atoms: vec![],
+            literal_matchers: vec![],
+            regex_matchers: vec![],
+            always: vec![vec![]; BUCKETS],
+            member: vec![vec![]; BUCKETS],
+            triggers: vec![],
+            files: vec![],
+            host_counters: 0,
+            host_distincts: 0,
+        }
+    }
+
+    /// Index of a rule by id.
+    pub fn rule_index(&self, id: &str) -> Option<usize> {
+        self.rules.iter().position(|r| r.id == id)
+    }
+}
