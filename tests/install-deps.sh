@@ -20,8 +20,91 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# sipvicious (PyPI) for tests/attacks/capture-scan.sh: the scanner real attackers use.
+# 0.3.x installs console scripts sipvicious_svmap, sipvicious_svwar, sipvicious_svcrack (old
+# releases had svmap.py etc.); the same code runs as `python3 -m sipvicious.svmap`, which
+# the capture script falls back to when the scripts directory is not on PATH.
+# SECSIP_PYTHON picks the interpreter (default python3: pyenv's here, Debian's elsewhere).
+PY="${SECSIP_PYTHON:-python3}"
+sv_tools=(svmap svwar svcrack)
+
+sv_commands_work() {
+  local t
+  for t in "${sv_tools[@]}"; do
+    "sipvicious_$t" --version >/dev/null 2>&1 || return 1
+  done
+}
+
+sv_modules_work() {
+  "$PY" -c 'import sipvicious.svmap, sipvicious.svwar, sipvicious.svcrack' >/dev/null 2>&1
+}
+
+if ! command -v "$PY" >/dev/null 2>&1; then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "install-deps: $PY not found (run as root: apt-get install python3 python3-pip)" >&2
+    exit 1
+  fi
+  echo "install-deps: installing python3 python3-pip"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends python3 python3-pip >/dev/null
+  PY=python3
+fi
+
+if ! sv_commands_work && ! sv_modules_work; then
+  if ! "$PY" -m pip --version >/dev/null 2>&1; then
+    if [[ $(id -u) -ne 0 ]]; then
+      echo "install-deps: $PY has no pip (run as root: apt-get install python3-pip)" >&2
+      exit 1
+    fi
+    echo "install-deps: installing python3-pip"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends python3-pip >/dev/null
+  fi
+  pip_args=(install --quiet --disable-pip-version-check)
+  # As another user, install into ~/.local rather than fail on a root-owned site-packages.
+  [[ $(id -u) -eq 0 ]] || pip_args+=(--user)
+  # Debian 12's own python3 is "externally managed" (PEP 668): pip refuses unless told.
+  if "$PY" -c 'import sys, sysconfig, os; sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")) else 1)' 2>/dev/null; then
+    pip_args+=(--break-system-packages)
+  fi
+  echo "install-deps: installing sipvicious with $("$PY" -c 'import sys; print(sys.executable)') -m pip ${pip_args[*]} sipvicious"
+  PIP_ROOT_USER_ACTION=ignore "$PY" -m pip "${pip_args[@]}" sipvicious
+  # pyenv only sees new console scripts after a rehash.
+  if command -v pyenv >/dev/null 2>&1; then pyenv rehash 2>/dev/null || true; fi
+  hash -r
+  if ! sv_modules_work; then
+    echo "install-deps: sipvicious installed but '$PY -c "import sipvicious.svmap"' fails" >&2
+    exit 1
+  fi
+fi
+
+sv_where="$(command -v sipvicious_svmap 2>/dev/null || true)"
+if [[ -n "$sv_where" ]] && sv_commands_work; then
+  sv_how="commands ${sv_tools[*]/#/sipvicious_} in ${sv_where%/*}"
+else
+  # pip put the console scripts where PATH does not look (e.g. ~/.local/bin, or another
+  # interpreter's bin). Say where they are; the capture scripts use `python3 -m` then.
+  sv_bin="$("$PY" -c 'import sysconfig; print(sysconfig.get_path("scripts"))' 2>/dev/null || true)"
+  sv_user_bin="$("$PY" -c 'import os, sysconfig; print(sysconfig.get_path("scripts", os.name + "_user"))' 2>/dev/null || true)"
+  sv_found=
+  for d in "$sv_bin" "$sv_user_bin"; do
+    [[ -n "$d" && -x "$d/sipvicious_svmap" ]] && { sv_found="$d"; break; }
+  done
+  if [[ -n "$sv_found" ]]; then
+    echo "install-deps: sipvicious commands are in $sv_found, which is not on PATH;" \
+         "tests run them as '$PY -m sipvicious.svmap' (or add $sv_found to PATH)" >&2
+  else
+    echo "install-deps: no sipvicious_* commands found; tests run '$PY -m sipvicious.svmap'" >&2
+  fi
+  sv_how="$PY -m sipvicious.{svmap,svwar,svcrack}"
+fi
+sv_version="$("$PY" -c 'from sipvicious.libs.svhelper import __version__; print(__version__)' 2>/dev/null || echo '?')"
+echo "install-deps: sipvicious $sv_version: $sv_how"
+
 if ! command -v cargo >/dev/null 2>&1; then
   echo "install-deps: cargo not found: install a Rust toolchain >= 1.85 (rustup) first" >&2
   exit 1
 fi
-echo "install-deps: ok (${pkgs[*]} present; $(cargo --version))"
+echo "install-deps: ok (${pkgs[*]} and sipvicious present; $(cargo --version))"

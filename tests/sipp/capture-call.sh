@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Capture real SIP traffic between two SIPp instances into a pcap file.
 #
-# Usage: capture-call.sh OUT.pcap [CALLS]
+# Usage: capture-call.sh OUT.pcap [CALLS] [RATE]
+#
+# CALLS (default 1) calls are placed at RATE calls per second (default 10), at most RATE
+# at once: 1000 calls at RATE 100 take about 10 s.
 #
 # Creates two private network namespaces joined by a veth pair (client 10.77.0.1,
 # server 10.77.0.2, MACs 02:00:00:00:00:01/02 as in secsip::fixtures), runs the SIPp UAS
@@ -21,14 +24,22 @@ SELF="${BASH_SOURCE[0]}"
 readonly HERE="$(cd "${SELF%/*}" && pwd)"
 
 usage() {
-    echo "usage: $0 OUT.pcap [CALLS]" >&2
+    echo "usage: $0 OUT.pcap [CALLS] [RATE]" >&2
     exit 2
 }
 
-[[ $# -ge 1 && $# -le 2 ]] || usage
+[[ $# -ge 1 && $# -le 3 ]] || usage
 OUT="$1"
 CALLS="${2:-1}"
+RATE="${3:-10}"
 [[ "$CALLS" =~ ^[1-9][0-9]*$ ]] || { echo "CALLS must be a positive integer, got '$CALLS'" >&2; exit 2; }
+[[ "$RATE" =~ ^[1-9][0-9]*$ ]] || { echo "RATE must be a positive integer, got '$RATE'" >&2; exit 2; }
+# Calls in flight at once: one second's worth (each call takes milliseconds on a veth).
+LIMIT=$(( RATE > 10 ? RATE : 10 ))
+# Seconds the calls take to place at RATE; SIPp's global -timeout and our own hard limit
+# grow with it so a long run at a low rate is not cut short.
+SPAN=$(( (CALLS + RATE - 1) / RATE ))
+SIPP_TIMEOUT=$(( SPAN + 30 ))
 
 for tool in sipp tcpdump ip ethtool timeout; do
     if ! command -v "$tool" >/dev/null 2>&1; then
@@ -42,9 +53,10 @@ if [[ $EUID -ne 0 ]]; then
 fi
 
 # A hung sipp or tcpdump must not hang CI: re-run ourselves under a hard limit
-# (SECSIP_CAPTURE_TIMEOUT seconds, default 60); SIPp itself gives up after 30 s.
+# (SECSIP_CAPTURE_TIMEOUT seconds, default 60 + the time the calls take at RATE); SIPp
+# itself gives up 30 s after the calls should have been placed.
 if [[ -z "${SECSIP_CAPTURE_INNER:-}" ]]; then
-    SECSIP_CAPTURE_INNER=1 exec timeout --kill-after=5 "${SECSIP_CAPTURE_TIMEOUT:-60}" \
+    SECSIP_CAPTURE_INNER=1 exec timeout --kill-after=5 "${SECSIP_CAPTURE_TIMEOUT:-$(( SPAN + 60 ))}" \
         bash "$SELF" "$@"
 fi
 
@@ -123,7 +135,7 @@ grep -q "listening on" "$WORK/tcpdump.log" || fail "tcpdump did not start"
 # Logs go to $WORK: SIPp writes them next to the scenario or in the cwd otherwise.
 cd "$WORK"
 ip netns exec "$NS_S" sipp -sf "$HERE/uas.xml" -i 10.77.0.2 -p 5060 -mi 10.77.0.2 \
-    -m "$CALLS" -timeout 30s -timeout_error -nostdin \
+    -m "$CALLS" -timeout "${SIPP_TIMEOUT}s" -timeout_error -nostdin \
     -trace_err -error_file "$WORK/uas-errors.log" \
     -trace_screen -screen_file "$WORK/uas-screen.log" \
     >"$WORK/uas-stdout.log" 2>&1 &
@@ -135,7 +147,7 @@ kill -0 "$UAS_PID" 2>/dev/null || fail "SIPp UAS exited at start"
 uac_status=0
 ip netns exec "$NS_C" sipp 10.77.0.2:5060 -sf "$HERE/uac.xml" -i 10.77.0.1 -p 5060 -mi 10.77.0.1 \
     -s bob -au alice -ap secret-alice \
-    -m "$CALLS" -r 10 -l 10 -timeout 30s -timeout_error -nostdin \
+    -m "$CALLS" -r "$RATE" -l "$LIMIT" -timeout "${SIPP_TIMEOUT}s" -timeout_error -nostdin \
     -trace_err -error_file "$WORK/uac-errors.log" \
     -trace_screen -screen_file "$WORK/uac-screen.log" \
     >"$WORK/uac-stdout.log" 2>&1 &
@@ -160,5 +172,5 @@ kill -INT "${PIDS[0]}"
 wait "${PIDS[0]}" || true
 
 got="$(tcpdump -r "$OUT" -nn 2>/dev/null | wc -l)"
-echo "capture-call: $CALLS call(s), $got packets in $OUT (expected $expected without retransmissions)"
+echo "capture-call: $CALLS call(s) at $RATE/s, $got packets in $OUT (expected $expected without retransmissions)"
 [[ "$got" -ge "$expected" ]] || fail "capture has $got packets, expected at least $expected"
