@@ -42,6 +42,8 @@ pub struct CheckOptions {
     pub progress: bool,
     /// Rules to judge with (none: validation and the engine's policies only).
     pub rules: Option<Arc<RuleSet>>,
+    /// With `verbose`, print only the messages some rule fired on.
+    pub only_fired: bool,
 }
 
 /// Why a capture could not be checked.
@@ -370,7 +372,7 @@ impl Replay<'_> {
             };
             serde_json::to_writer(&mut *self.out, &line)?;
             writeln!(self.out)?;
-        } else if self.opts.verbose {
+        } else if self.opts.verbose && (!self.opts.only_fired || rule.is_some() || !fired.is_empty()) {
             let what = match s.status {
                 Some(code) => code.to_string(),
                 None => method_name(s),

@@ -24,7 +24,10 @@ const DEFAULT_CONFIG: &str = "config/secsip.toml";
         secsip check --pcap call.pcap                  replay a capture, print a summary\n  \
         secsip check --pcap call.pcap --verbose        one line per SIP message with its verdict\n  \
         secsip check --pcap call.pcap --json | jq .    JSON lines, then a {\"summary\": ...} object\n  \
-        secsip check --pcap in.pcap --write-dropped bad.pcap   keep what would have been dropped"
+        secsip check --pcap in.pcap --write-dropped bad.pcap   keep what would have been dropped\n  \
+        secsip rules check rules/                      validate rules, print the schedule\n  \
+        secsip rules test rules/ --pcap scan.pcap      which rules fire on which messages\n  \
+        secsip rules import secsip.rules -o r.toml     convert SecSip rules"
 )]
 struct Cli {
     /// Configuration file (TOML).
@@ -68,7 +71,187 @@ enum Command {
         /// Do not print progress on stderr (printed every second for long replays).
         #[arg(long)]
         quiet: bool,
+        /// Judge with the rules of this directory (see `secsip rules --help`).
+        #[arg(long, value_name = "DIR")]
+        rules: Option<PathBuf>,
     },
+    /// Work with rule sets: validate, replay a capture through them, import SecSip rules.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum RulesCommand {
+    /// Compile a rules directory without running it: report every error as
+    /// `file:line:col: 'rule': key: message`, then print the schedule and the fields parsed.
+    /// Exit 0 when valid, 1 otherwise.
+    Check {
+        /// The rules directory.
+        dir: PathBuf,
+        /// Also list every field name and validation reason rules can use.
+        #[arg(long)]
+        fields: bool,
+    },
+    /// Replay a capture through a rules directory and show which rules fired on which messages,
+    /// then hit counts per rule.
+    Test {
+        /// The rules directory.
+        dir: PathBuf,
+        /// The capture.
+        #[arg(long, value_name = "FILE")]
+        pcap: PathBuf,
+        /// One line for every message, not only those a rule fired on.
+        #[arg(long)]
+        all: bool,
+        /// JSON lines and a summary object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Convert SecSip rules (the paper's `SecSip "FIELDS:..." ...` lines or the manual's VeTo XML)
+    /// into this language; the result is compiled to check it.
+    Import {
+        /// The SecSip rules file.
+        file: PathBuf,
+        /// Write the TOML here instead of standard output.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+}
+
+fn compile_rules(dir: &std::path::Path, cfg: &Config) -> anyhow::Result<std::sync::Arc<secsip::rules::RuleSet>> {
+    let opts = compile_options(cfg);
+    match secsip::rules::compile_dir(dir, &opts) {
+        Ok(rs) => Ok(std::sync::Arc::new(rs)),
+        Err(e) => {
+            eprintln!("{e}");
+            anyhow::bail!("{}: {} error(s) in the rules", dir.display(), e.0.len())
+        }
+    }
+}
+
+fn compile_options(cfg: &Config) -> secsip::rules::CompileOptions {
+    let _ = cfg;
+    secsip::rules::CompileOptions::standard()
+}
+
+fn print_schedule(rs: &secsip::rules::RuleSet, out: &mut dyn Write) -> std::io::Result<()> {
+    let defs = rs.rules.iter().filter(|r| r.is_definition).count();
+    writeln!(
+        out,
+        "{} rules, {} definitions, {} objects, {} lists from {} file(s)",
+        rs.rules.len() - defs,
+        defs,
+        rs.objects.len(),
+        rs.lists.len(),
+        rs.files.len()
+    )?;
+    writeln!(out, "
+schedule (evaluation order):")?;
+    for (i, r) in rs.rules.iter().enumerate() {
+        let what = if r.is_definition {
+            format!("raise event.{}", r.event.map(|e| rs.events[e as usize].as_str()).unwrap_or("?"))
+        } else {
+            let mut a = r.action.name().to_string();
+            if r.monitor {
+                a.push_str(" (monitor)");
+            }
+            a
+        };
+        let scope = match (&r.methods, r.responses_only) {
+            (Some(ms), _) => ms.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(","),
+            (None, true) => "responses".into(),
+            (None, false) => "all".into(),
+        };
+        let file = r.file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        writeln!(out, "  {:>4}  {:<36} {:<18} on {:<18} {}:{}", i + 1, r.id, what, scope, file, r.line)?;
+    }
+    writeln!(out, "
+fields parsed: {}", rs.field_names.join(", "))?;
+    let lits: usize = rs.literal_matchers.iter().map(|m| m.patterns.len()).sum();
+    let rxs: usize = rs.regex_matchers.iter().map(|m| m.atoms.len()).sum();
+    writeln!(
+        out,
+        "matchers: {lits} literals in {} automata, {rxs} regexes in {} sets (one pass per field per message)",
+        rs.literal_matchers.len(),
+        rs.regex_matchers.len()
+    )?;
+    Ok(())
+}
+
+fn run_rules(cmd: RulesCommand, cfg: &Config) -> anyhow::Result<ExitCode> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match cmd {
+        RulesCommand::Check { dir, fields } => {
+            match secsip::rules::compile_dir(&dir, &compile_options(cfg)) {
+                Ok(rs) => {
+                    print_schedule(&rs, &mut out)?;
+                    if fields {
+                        writeln!(out, "
+fields:")?;
+                        for (name, kind) in secsip::rules::fields::FIELDS {
+                            writeln!(out, "  {name:<32} {kind:?}")?;
+                        }
+                        writeln!(out, "  {:<32} Str (any header)", "sip.headers.NAME")?;
+                        for r in secsip::sip::Reason::ALL {
+                            writeln!(out, "  sip.malformed.{:<18} Bool", r.name())?;
+                        }
+                    }
+                    writeln!(out, "
+{}: ok", dir.display())?;
+                    out.flush()?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    out.flush()?;
+                    eprintln!("{e}");
+                    eprintln!("{}: {} error(s)", dir.display(), e.0.len());
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        RulesCommand::Test { dir, pcap, all, json } => {
+            let rules = compile_rules(&dir, cfg)?;
+            let opts = CheckOptions { verbose: true, json, rules: Some(rules), only_fired: !all, ..Default::default() };
+            let summary = check::run(&pcap, cfg, &opts, &mut out, &mut std::io::stderr())?;
+            if json {
+                serde_json::to_writer(&mut out, &serde_json::json!({ "summary": summary }))?;
+                writeln!(out)?;
+            } else {
+                writeln!(out)?;
+                check::print_summary(&summary, &mut out)?;
+            }
+            out.flush()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        RulesCommand::Import { file, output } => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let name = file.display().to_string();
+            let toml = match secsip::rules::import::import(&text, &name) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return Ok(ExitCode::from(1));
+                }
+            };
+            let shown = output.clone().unwrap_or_else(|| PathBuf::from("<imported>.toml"));
+            let src = secsip::rules::compile::Source { path: shown.clone(), text: toml.clone() };
+            if let Err(e) = secsip::rules::compile(&[src], std::path::Path::new("."), &compile_options(cfg)) {
+                eprintln!("the imported rules do not compile:
+{e}");
+                return Ok(ExitCode::from(1));
+            }
+            match output {
+                Some(p) => {
+                    std::fs::write(&p, toml).with_context(|| format!("writing {}", p.display()))?;
+                    eprintln!("{}: written, compiles", p.display());
+                }
+                None => out.write_all(toml.as_bytes())?,
+            }
+            out.flush()?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
 
 fn load_config(path: Option<&PathBuf>, required: bool) -> anyhow::Result<Config> {
@@ -102,9 +285,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Cli::command().print_help()?;
             Ok(ExitCode::from(2))
         }
-        Some(Command::Check { pcap, verbose, json, write_passed, write_dropped, quiet }) => {
+        Some(Command::Rules(cmd)) => {
             let cfg = load_config(cli.config.as_ref(), false)?;
-            let opts = CheckOptions { verbose, json, write_passed, write_dropped, progress: !quiet, rules: None };
+            run_rules(cmd, &cfg)
+        }
+        Some(Command::Check { pcap, verbose, json, write_passed, write_dropped, quiet, rules }) => {
+            let cfg = load_config(cli.config.as_ref(), false)?;
+            let rules = rules.map(|d| compile_rules(&d, &cfg)).transpose()?;
+            let opts = CheckOptions { verbose, json, write_passed, write_dropped, progress: !quiet, rules, only_fired: false };
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
             let summary = check::run(&pcap, &cfg, &opts, &mut out, &mut std::io::stderr())?;
