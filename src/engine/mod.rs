@@ -403,8 +403,9 @@ impl Core {
         payload: &'a [u8],
     ) -> (Verdict, SipSummary<'a>) {
         self.stats.sip_messages += 1;
-        if self.hosts.banned(src.ip(), now).is_some() {
-            // Banned sources cost no parsing: that is the point of banning a flood.
+        if self.hosts.banned(src.ip(), now).is_some() || self.hosts.banned(dst.ip(), now).is_some() {
+            // Banned addresses cost no parsing: that is the point of banning a flood. Traffic
+            // towards them (answers to a scanner) has nothing to deliver either.
             self.stats.banned += 1;
             let summary = SipSummary { src, dst, transport, method: None, method_bytes: None, status: None, call_id: None, reasons: Reasons::default() };
             return (Verdict::drop(Cause::Banned), summary);
@@ -428,7 +429,8 @@ impl Core {
                 }
             }
         }
-        let (keys, view) = self.tracker.lookup(&msg, src.ip());
+        let (mut keys, view) = self.tracker.lookup(&msg, src.ip());
+        keys.dst = Some(dst.ip());
         let decision = if self.rules.rules.is_empty() {
             None
         } else {

@@ -153,7 +153,7 @@ impl StateTracker {
     /// transaction and dialog exist. Reads only; [`StateTracker::track`] updates afterwards,
     /// and only for forwarded messages, so dropped messages create no state.
     pub fn lookup(&self, msg: &Message<'_>, src: IpAddr) -> (ScopeKeys, StateView) {
-        let mut keys = ScopeKeys { src: Some(src), ..Default::default() };
+        let mut keys = ScopeKeys { src: Some(src), is_request: msg.is_request(), ..Default::default() };
         let mut view = StateView::default();
         if let Some(k) = self.transaction_key(msg) {
             keys.transaction = Some(k);

@@ -135,6 +135,8 @@ struct ObjectDef {
     window: Option<Spanned<String>>,
     source_prefix_v4: Option<Spanned<i64>>,
     source_prefix_v6: Option<Spanned<i64>>,
+    address: Option<Spanned<String>>,
+    key: Option<Spanned<String>>,
     #[serde(default)]
     description: String,
 }
@@ -458,7 +460,12 @@ impl ExprCx<'_, '_> {
             return match self.resolve(rname, *rat) {
                 Some(Named::List(l)) => {
                     let kind = self.b.lists[l as usize].kind;
-                    if kind.matches_addresses() != (k == Kind::Ip) {
+                    let fits = match kind {
+                        ListKind::Ip => k == Kind::Ip || k == Kind::Str,
+                        ListKind::Country => k == Kind::Ip,
+                        _ => k == Kind::Str,
+                    };
+                    if !fits {
                         let want = if kind.matches_addresses() { "an address field such as ip.src" } else { "a string field" };
                         self.fail(at, format!("list '{}' is of kind {:?}: its left side must be {want}", self.b.lists[l as usize].id, kind));
                     }
@@ -754,14 +761,46 @@ pub fn compile(sources: &[Source], base: &Path, opts: &CompileOptions) -> Result
         let mut scope = match o.scope.get_ref().as_str() {
             "transaction" => Scope::Transaction,
             "dialog" => Scope::Dialog,
-            "source" => Scope::Source { v4: 32, v6: 64 },
+            "source" => {
+                let addr = match o.address.as_ref().map(|a| a.get_ref().as_str()) {
+                    None | Some("src") => AddrSel::Src,
+                    Some("dst") => AddrSel::Dst,
+                    Some("client") => AddrSel::Client,
+                    Some("server") => AddrSel::Server,
+                    Some(other) => {
+                        cx.err(o.address.as_ref().expect("some").span(), Some(id), Some("address"), format!("unknown address '{other}': src, dst, client (the requester: ip.src of requests, ip.dst of responses) or server"));
+                        AddrSel::Src
+                    }
+                };
+                Scope::Source { v4: 32, v6: 64, addr }
+            }
+            "key" => match &o.key {
+                Some(k) => match Field::lookup(k.get_ref()) {
+                    Some((f, _)) => Scope::Key { slot: b.slot(f, k.get_ref()) },
+                    None => {
+                        let hint = fields::suggest(k.get_ref(), std::iter::empty()).map(|s| format!(" (did you mean '{s}'?)")).unwrap_or_default();
+                        cx.err(k.span(), Some(id), Some("key"), format!("unknown field '{}'{hint}", k.get_ref()));
+                        Scope::Global
+                    }
+                },
+                None => {
+                    cx.err(o.scope.span(), Some(id), Some("key"), "scope = \"key\" needs key = \"FIELD\": one counter per value of that field, e.g. key = \"sip.to.user\"");
+                    Scope::Global
+                }
+            },
             "global" => Scope::Global,
             other => {
-                cx.err(o.scope.span(), Some(id), Some("scope"), format!("unknown scope '{other}' (transaction, dialog, source, global)"));
+                cx.err(o.scope.span(), Some(id), Some("scope"), format!("unknown scope '{other}' (transaction, dialog, source, key, global)"));
                 Scope::Dialog
             }
         };
-        if let Scope::Source { v4, v6 } = &mut scope {
+        if o.address.is_some() && !matches!(scope, Scope::Source { .. }) {
+            cx.err(o.address.as_ref().expect("some").span(), Some(id), Some("address"), "address goes with scope = \"source\"");
+        }
+        if o.key.is_some() && !matches!(scope, Scope::Key { .. }) {
+            cx.err(o.key.as_ref().expect("some").span(), Some(id), Some("key"), "key goes with scope = \"key\"");
+        }
+        if let Scope::Source { v4, v6, .. } = &mut scope {
             if let Some(p) = &o.source_prefix_v4 {
                 match u8::try_from(*p.get_ref()).ok().filter(|&x| (1..=32).contains(&x)) {
                     Some(x) => *v4 = x,

@@ -167,6 +167,13 @@ impl Evaluator {
         }
     }
 
+    /// Hash of the key field's value, for `key`-scoped objects.
+    fn key_value(&mut self, rs: &RuleSet, ctx: &MsgCtx<'_, '_>, env: &Env<'_>, obj: &Object) -> Option<u64> {
+        let Scope::Key { slot } = obj.scope else { return None };
+        let v = self.value(rs, ctx, slot);
+        env.objects.value_hash(&v, obj.normalize)
+    }
+
     fn parent_value(&mut self, rs: &RuleSet, ctx: &MsgCtx<'_, '_>, env: &Env<'_>, obj: &Object) -> Option<u64> {
         let p = &rs.objects[obj.parent? as usize];
         let v = self.value(rs, ctx, p.value?);
@@ -205,7 +212,8 @@ impl Evaluator {
             Atom::ObjNum { object, op, value } => {
                 let obj = &rs.objects[*object as usize];
                 let n = if obj.scope.is_shared() {
-                    objects::host_value(env.hosts, obj, env.keys.src, env.now) as i64
+                    let kv = self.key_value(rs, ctx, env, obj);
+                    objects::host_value(env.hosts, obj, &env.keys, kv, env.now) as i64
                 } else {
                     let pv = self.parent_value(rs, ctx, env, obj);
                     match obj.kind {
@@ -345,7 +353,8 @@ impl Evaluator {
             let v = self.value(rs, ctx, slot);
             let Some(h) = env.objects.value_hash(&v, obj.normalize) else { continue };
             if obj.scope.is_shared() {
-                objects::host_distinct_add(env.hosts, obj, env.keys.src, env.now, h);
+                let kv = self.key_value(rs, ctx, env, obj);
+                objects::host_distinct_add(env.hosts, obj, &env.keys, kv, env.now, h);
             } else {
                 let pv = self.parent_value(rs, ctx, env, obj);
                 env.objects.hold(obj, &env.keys, pv, h, env.now);
@@ -354,7 +363,8 @@ impl Evaluator {
         for &o in &r.count {
             let obj = &rs.objects[o as usize];
             if obj.scope.is_shared() {
-                objects::host_count(env.hosts, obj, env.keys.src, env.now);
+                let kv = self.key_value(rs, ctx, env, obj);
+                objects::host_count(env.hosts, obj, &env.keys, kv, env.now);
             } else {
                 let pv = self.parent_value(rs, ctx, env, obj);
                 env.objects.count(obj, &env.keys, pv, env.now);

@@ -235,7 +235,12 @@ impl List {
                 let lower = &*lower;
                 exact.contains(lower) || suffixes.iter().any(|s| lower.ends_with(s))
             }
-            Matcher::Ip(_) | Matcher::Country { .. } => false,
+            // Address-like strings (a Contact or Via host): `[v6]` or a dotted quad.
+            Matcher::Ip(r) => {
+                let v = value.strip_prefix(b"[").and_then(|v| v.strip_suffix(b"]")).unwrap_or(value);
+                std::str::from_utf8(v).ok().and_then(|s| s.parse::<IpAddr>().ok()).is_some_and(|ip| r.contains(ip))
+            }
+            Matcher::Country { .. } => false,
         }
     }
 

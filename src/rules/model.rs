@@ -17,21 +17,41 @@ pub enum Scope {
     Transaction,
     /// One container per dialog (per engine).
     Dialog,
-    /// One per source address, aggregated to these prefix lengths (shared host table).
+    /// One per address, aggregated to these prefix lengths (shared host table).
     Source {
         /// IPv4 prefix length.
         v4: u8,
         /// IPv6 prefix length.
         v6: u8,
+        /// Which address of the message.
+        addr: AddrSel,
+    },
+    /// One per value of a field, e.g. per user (shared host table).
+    Key {
+        /// The field.
+        slot: Slot,
     },
     /// One for everything (shared host table).
     Global,
 }
 
+/// Which address keys a `source` object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AddrSel {
+    /// `ip.src`.
+    Src,
+    /// `ip.dst`.
+    Dst,
+    /// The SIP client: `ip.src` of requests, `ip.dst` of responses.
+    Client,
+    /// The SIP server: `ip.dst` of requests, `ip.src` of responses.
+    Server,
+}
+
 impl Scope {
     /// True for scopes kept in the shared host table.
     pub fn is_shared(&self) -> bool {
-        matches!(self, Scope::Source { .. } | Scope::Global)
+        matches!(self, Scope::Source { .. } | Scope::Key { .. } | Scope::Global)
     }
     /// Name as written in rule files.
     pub fn name(&self) -> &'static str {
@@ -39,6 +59,7 @@ impl Scope {
             Scope::Transaction => "transaction",
             Scope::Dialog => "dialog",
             Scope::Source { .. } => "source",
+            Scope::Key { .. } => "key",
             Scope::Global => "global",
         }
     }

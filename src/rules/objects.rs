@@ -8,7 +8,7 @@
 //! idle the longest is evicted first, counted).
 
 use super::fields::Value;
-use super::model::{ObjKind, Object, Scope};
+use super::model::{AddrSel, ObjKind, Object, Scope};
 use crate::engine::table::{Table, TableLimits, TableStats};
 use crate::hash::{Key, Keyer};
 use crate::hosttable::{HostKey, HostTable};
@@ -68,6 +68,10 @@ pub struct ScopeKeys {
     pub dialog: Option<Key>,
     /// The message's source address.
     pub src: Option<IpAddr>,
+    /// The message's destination address.
+    pub dst: Option<IpAddr>,
+    /// The message is a request.
+    pub is_request: bool,
 }
 
 /// One engine's containers.
@@ -140,7 +144,7 @@ impl ObjectStore {
         let (scope_key, ttl) = match obj.scope {
             Scope::Transaction => (keys.transaction?, self.tx_ttl),
             Scope::Dialog => (keys.dialog?, self.dialog_ttl),
-            Scope::Source { .. } | Scope::Global => return None,
+            Scope::Source { .. } | Scope::Key { .. } | Scope::Global => return None,
         };
         let pv = match (obj.parent, parent_value) {
             (Some(_), None) => return None,
@@ -238,24 +242,38 @@ impl ObjectStore {
     }
 }
 
-/// The host-table entry of a shared-scope object for a source address.
-pub fn host_key(obj: &Object, src: Option<IpAddr>) -> Option<HostKey> {
+/// Host-table keys of `key`-scoped objects live in 0100::/64, the IPv6 discard-only prefix
+/// (RFC 6666): no real source has such an address, so they never meet a source entry or a ban.
+fn synthetic_key(h: u64) -> HostKey {
+    HostKey::exact(IpAddr::V6(std::net::Ipv6Addr::from((0x0100u128 << 112) | h as u128)))
+}
+
+/// The host-table entry of a shared-scope object for this message; `keyval` is the hash of the
+/// key field's value for `key` scopes.
+pub fn host_key(obj: &Object, keys: &ScopeKeys, keyval: Option<u64>) -> Option<HostKey> {
     match obj.scope {
-        Scope::Source { v4, v6 } => src.map(|ip| HostKey::source(ip, v4, v6)),
+        Scope::Source { v4, v6, addr } => {
+            let ip = match (addr, keys.is_request) {
+                (AddrSel::Src, _) | (AddrSel::Client, true) | (AddrSel::Server, false) => keys.src,
+                (AddrSel::Dst, _) | (AddrSel::Client, false) | (AddrSel::Server, true) => keys.dst,
+            };
+            ip.map(|ip| HostKey::source(ip, v4, v6))
+        }
+        Scope::Key { .. } => keyval.map(synthetic_key),
         Scope::Global => Some(HostKey::GLOBAL),
         _ => None,
     }
 }
 
 /// Adds one to a shared counter; returns its new value.
-pub fn host_count(hosts: &HostTable, obj: &Object, src: Option<IpAddr>, now: u64) -> u32 {
-    let (Some(k), ObjKind::Counter { decrement, period_ns }) = (host_key(obj, src), obj.kind) else { return 0 };
+pub fn host_count(hosts: &HostTable, obj: &Object, keys: &ScopeKeys, keyval: Option<u64>, now: u64) -> u32 {
+    let (Some(k), ObjKind::Counter { decrement, period_ns }) = (host_key(obj, keys, keyval), obj.kind) else { return 0 };
     hosts.counter_add(k, obj.host_slot, now, decrement, period_ns, 1)
 }
 
 /// A shared counter's value, or a distinct object's estimate.
-pub fn host_value(hosts: &HostTable, obj: &Object, src: Option<IpAddr>, now: u64) -> u32 {
-    let Some(k) = host_key(obj, src) else { return 0 };
+pub fn host_value(hosts: &HostTable, obj: &Object, keys: &ScopeKeys, keyval: Option<u64>, now: u64) -> u32 {
+    let Some(k) = host_key(obj, keys, keyval) else { return 0 };
     match obj.kind {
         ObjKind::Counter { decrement, period_ns } => hosts.counter_get(k, obj.host_slot, now, decrement, period_ns),
         ObjKind::Distinct { window_ns } => hosts.distinct_get(k, obj.host_slot, now, window_ns),
@@ -264,8 +282,8 @@ pub fn host_value(hosts: &HostTable, obj: &Object, src: Option<IpAddr>, now: u64
 }
 
 /// Adds a value hash to a shared distinct object.
-pub fn host_distinct_add(hosts: &HostTable, obj: &Object, src: Option<IpAddr>, now: u64, value: u64) {
-    if let (Some(k), ObjKind::Distinct { window_ns }) = (host_key(obj, src), obj.kind) {
+pub fn host_distinct_add(hosts: &HostTable, obj: &Object, keys: &ScopeKeys, keyval: Option<u64>, now: u64, value: u64) {
+    if let (Some(k), ObjKind::Distinct { window_ns }) = (host_key(obj, keys, keyval), obj.kind) {
         hosts.distinct_add(k, obj.host_slot, now, window_ns, value);
     }
 }

@@ -499,12 +499,15 @@ ban = "1m"
 "#);
     let p = CallParams::default();
     let (c, s) = c2s(&p);
-    let mut last = None;
+    let mut results = vec![];
     for i in 0..12 {
         let q = p.clone().with_call_id(format!("flood-{i}"));
-        last = Some(h.send(c, s, &fixtures::invite_with_sdp(&q)));
+        results.push(h.send(c, s, &fixtures::invite_with_sdp(&q)));
     }
-    assert_eq!(last.unwrap().1.as_deref(), Some("ban-flooder"));
+    // Ten pass, the eleventh crosses the threshold and bans, the twelfth is dropped unparsed.
+    assert!(results[..10].iter().all(|r| r.0 == Action::Forward));
+    assert_eq!(results[10].1.as_deref(), Some("ban-flooder"));
+    assert_eq!((results[11].0, results[11].1.as_deref()), (Action::Drop, None));
     // Banned: dropped before parsing, even a valid OPTIONS.
     let frame = fixtures::udp_frame(c, s, &fixtures::options(&p, 1));
     h.now += SEC;
