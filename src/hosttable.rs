@@ -688,7 +688,7 @@ impl HostTable {
                 out.push((key, Ban { until_ns: until, rule }));
             }
         }
-        out.sort_by(|a, b| (a.0.family, a.0.addr).cmp(&(b.0.family, b.0.addr)));
+        out.sort_by_key(|a| (a.0.family, a.0.addr));
         out.dedup_by(|b, a| a.0 == b.0); // a duplicate entry of one address: keep the first
         out.into_iter().map(|(k, b)| (k.addr(), b)).collect()
     }
@@ -1297,6 +1297,35 @@ mod tests {
         assert_eq!(t.counter_get(k, 0, u64::from(N), 0, SEC), 4 * N);
         assert_eq!(t.len(), 1);
         assert_eq!(t.stats().lost, 0);
+    }
+
+    #[test]
+    fn concurrent_first_inserts_lose_nothing() {
+        // Every thread creates the same fresh keys at about the same time: duplicate claims
+        // happen and must be merged without losing an increment.
+        let t = HostTable::with_keys(HostLimits::default(), 7, 8);
+        const KEYS: u32 = 4096;
+        const ROUNDS: u32 = 8;
+        std::thread::scope(|sc| {
+            for _ in 0..4 {
+                let t = &t;
+                sc.spawn(move || {
+                    for r in 0..ROUNDS {
+                        for i in 0..KEYS {
+                            let now = u64::from(r * KEYS + i);
+                            t.counter_add(src(nth(i)), 0, now, 0, 0, 1);
+                        }
+                    }
+                });
+            }
+        });
+        for i in 0..KEYS {
+            assert_eq!(t.counter_get(src(nth(i)), 0, 0, 0, 0), 4 * ROUNDS, "{}", nth(i));
+        }
+        let s = t.stats();
+        assert_eq!((s.evicted, s.lost, s.full), (0, 0, 0));
+        assert_eq!(t.len() as u64, s.inserted - s.merged);
+        assert_eq!(t.len(), KEYS as usize);
     }
 
     #[test]
