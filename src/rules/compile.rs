@@ -133,6 +133,7 @@ struct ObjectDef {
     decrement: Option<Spanned<i64>>,
     period: Option<Spanned<String>>,
     window: Option<Spanned<String>>,
+    cap: Option<Spanned<i64>>,
     source_prefix_v4: Option<Spanned<i64>>,
     source_prefix_v6: Option<Spanned<i64>>,
     address: Option<Spanned<String>>,
@@ -848,7 +849,15 @@ pub fn compile(sources: &[Source], base: &Path, opts: &CompileOptions) -> Result
                 if o.period.is_none() {
                     cx.err(o.kind.span(), Some(id), Some("period"), "a counter needs `period` (SecSip counter[decrement; period]), e.g. period = \"60s\"");
                 }
-                ObjKind::Counter { decrement: decrement.clamp(0, u32::MAX as i64) as u32, period_ns }
+                let cap = match &o.cap {
+                    Some(c) if (1..=16_000_000).contains(c.get_ref()) => *c.get_ref() as u32,
+                    Some(c) => {
+                        cx.err(c.span(), Some(id), Some("cap"), "must be 1..=16000000");
+                        16_000_000
+                    }
+                    None => 16_000_000,
+                };
+                ObjKind::Counter { decrement: decrement.clamp(0, u32::MAX as i64) as u32, period_ns, cap }
             }
             "distinct" => ObjKind::Distinct { window_ns: dur(&mut cx, &o.window, "window").unwrap_or(60_000_000_000) },
             other => {
@@ -858,6 +867,9 @@ pub fn compile(sources: &[Source], base: &Path, opts: &CompileOptions) -> Result
         };
         if scope.is_shared() && kind.is_container() {
             cx.err(o.kind.span(), Some(id), Some("kind"), format!("{} objects are shared by all engines and must be a counter or distinct; sets, lists and bags live in a transaction or dialog", scope.name()));
+        }
+        if o.cap.is_some() && !matches!(kind, ObjKind::Counter { .. }) {
+            cx.err(o.cap.as_ref().expect("some").span(), Some(id), Some("cap"), "cap goes with kind = \"counter\"");
         }
         let value = match (&o.value, kind) {
             (Some(v), ObjKind::Counter { .. }) => {

@@ -80,6 +80,9 @@ pub enum ObjKind {
         decrement: u32,
         /// Period in nanoseconds.
         period_ns: u64,
+        /// The value never exceeds this (so a rate limit passes `decrement` per period
+        /// once exceeded instead of dropping everything while the excess lasts).
+        cap: u32,
     },
     /// Approximate distinct count, reset every window.
     Distinct {

@@ -198,7 +198,7 @@ impl ObjectStore {
 
     /// Adds one to a counter and returns its new value.
     pub fn count(&mut self, obj: &Object, keys: &ScopeKeys, parent_value: Option<u64>, now: u64) -> u32 {
-        let ObjKind::Counter { decrement, period_ns } = obj.kind else { return 0 };
+        let ObjKind::Counter { decrement, period_ns, cap } = obj.kind else { return 0 };
         let Some((key, ttl)) = self.container_key(obj, keys, parent_value) else { return 0 };
         let period = now / period_ns.max(1);
         if self.table.get(key).is_none() {
@@ -206,7 +206,7 @@ impl ObjectStore {
         }
         match self.table.touch(key, now + ttl) {
             Some(Container::Counter { value, period: p }) => {
-                *value = leak(*value, *p, period, decrement).saturating_add(1);
+                *value = leak(*value, *p, period, decrement).saturating_add(1).min(cap);
                 *p = period;
                 *value
             }
@@ -216,7 +216,7 @@ impl ObjectStore {
 
     /// A counter's current value.
     pub fn counter(&mut self, obj: &Object, keys: &ScopeKeys, parent_value: Option<u64>, now: u64) -> u32 {
-        let ObjKind::Counter { decrement, period_ns } = obj.kind else { return 0 };
+        let ObjKind::Counter { decrement, period_ns, .. } = obj.kind else { return 0 };
         let Some((key, _)) = self.container_key(obj, keys, parent_value) else { return 0 };
         match self.table.get(key) {
             Some(Container::Counter { value, period }) => leak(*value, *period, now / period_ns.max(1), decrement),
@@ -267,15 +267,19 @@ pub fn host_key(obj: &Object, keys: &ScopeKeys, keyval: Option<u64>) -> Option<H
 
 /// Adds one to a shared counter; returns its new value.
 pub fn host_count(hosts: &HostTable, obj: &Object, keys: &ScopeKeys, keyval: Option<u64>, now: u64) -> u32 {
-    let (Some(k), ObjKind::Counter { decrement, period_ns }) = (host_key(obj, keys, keyval), obj.kind) else { return 0 };
-    hosts.counter_add(k, obj.host_slot, now, decrement, period_ns, 1)
+    let (Some(k), ObjKind::Counter { decrement, period_ns, cap }) = (host_key(obj, keys, keyval), obj.kind) else { return 0 };
+    // Read-then-add: engines racing at the cap may overshoot it by one each, which only
+    // delays the leak by a message or two.
+    let now_value = hosts.counter_get(k, obj.host_slot, now, decrement, period_ns);
+    let add = (now_value < cap) as u32;
+    hosts.counter_add(k, obj.host_slot, now, decrement, period_ns, add)
 }
 
 /// A shared counter's value, or a distinct object's estimate.
 pub fn host_value(hosts: &HostTable, obj: &Object, keys: &ScopeKeys, keyval: Option<u64>, now: u64) -> u32 {
     let Some(k) = host_key(obj, keys, keyval) else { return 0 };
     match obj.kind {
-        ObjKind::Counter { decrement, period_ns } => hosts.counter_get(k, obj.host_slot, now, decrement, period_ns),
+        ObjKind::Counter { decrement, period_ns, .. } => hosts.counter_get(k, obj.host_slot, now, decrement, period_ns),
         ObjKind::Distinct { window_ns } => hosts.distinct_get(k, obj.host_slot, now, window_ns),
         _ => 0,
     }

@@ -9,7 +9,7 @@
 //! In the addr-spec form, parameters after the URI belong to the header, not the URI
 //! (RFC 3261 §20.10), so the URI ends at the first `;`.
 
-use super::chars::{has_ctl, is_lws, parse_u32, quoted_end, trim, trim_start, TOKEN};
+use super::chars::{is_lws, parse_u32, quoted_end, trim, trim_start, TOKEN};
 use super::params::Params;
 
 /// One address with its header parameters.
@@ -83,9 +83,16 @@ fn angle<'a>(display: Option<&'a [u8]>, s: &'a [u8]) -> Option<NameAddr<'a>> {
     Some(NameAddr { display, uri, params: Params::new(rest) })
 }
 
-/// Cheap shape check; full URI grammar is `Uri::parse`'s job.
+/// Cheap shape check; full URI grammar is `Uri::parse`'s job: non-empty, no control byte
+/// (`has_ctl`), no LWS, and a `:`.
+///
+/// Control bytes other than HTAB plus the LWS bytes (SP, HTAB, CR, LF) are exactly the bytes
+/// up to 0x20 and DEL, so one branch-free fold (which vectorises) does all three checks.
 fn uri_ok(uri: &[u8]) -> bool {
-    !uri.is_empty() && !has_ctl(uri) && !uri.iter().any(|&b| is_lws(b)) && memchr::memchr(b':', uri).is_some()
+    let (bad, colon) = uri
+        .iter()
+        .fold((false, false), |(bad, colon), &b| (bad | (b <= b' ') | (b == 0x7f), colon | (b == b':')));
+    !uri.is_empty() && !bad && colon
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! [`Parser`] and the lazy, borrowed [`Message`] view.
 //!
-//! `parse` makes one pass over the lines (`memchr` for LF and `:`) and builds only the
+//! `parse` makes one pass over the lines (line end and control bytes found together, a word
+//! at a time; the name is the leading token run) and builds only the
 //! header index plus the start-line fields; typed values (Via, From, CSeq, ...) are parsed
 //! from their spans when an accessor is called. Validation (see `validate.rs`) then runs the
 //! cheap checks and records [`Reasons`]. Nothing here allocates or panics.
@@ -14,7 +15,7 @@
 
 use super::addr::NameAddr;
 use super::auth::{AuthError, Digest};
-use super::chars::{has_ctl, is_token, parse_u32, trim, Split};
+use super::chars::{has_ctl, is_token, parse_u32, span_of, trim, Split, TOKEN};
 use super::header::HeaderName;
 use super::method::Method;
 use super::sdp::{Sdp, SdpError};
@@ -149,7 +150,8 @@ impl Parser {
         };
 
         let start = buf.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(buf.len());
-        let (le, mut pos) = line_end(buf, start);
+        // Control bytes on the start line are judged per field by `start_line`.
+        let (le, mut pos, _) = scan_line(buf, start);
         start_line(&mut msg, &mut reasons, limits, start, le);
 
         let mut terminated = false;
@@ -159,7 +161,7 @@ impl Parser {
         let mut seen_header = false;
         while pos < buf.len() {
             let ls = pos;
-            let (le, next) = line_end(buf, ls);
+            let (le, next, ctl) = scan_line(buf, ls);
             pos = next;
             let line = buf.get(ls..le).unwrap_or(&[]);
             let Some(&b0) = line.first() else {
@@ -167,7 +169,7 @@ impl Parser {
                 msg.body_start = next as u32;
                 break;
             };
-            if has_ctl(line) {
+            if ctl {
                 reasons.insert(Reason::HeaderChars);
             }
             if b0 == b' ' || b0 == b'\t' {
@@ -193,17 +195,17 @@ impl Parser {
             if line.len() > limits.max_header_bytes {
                 reasons.insert(Reason::HeaderTooLong);
             }
-            let Some(colon) = memchr::memchr(b':', line) else {
-                reasons.insert(Reason::HeaderSyntax);
-                continue;
-            };
-            let raw_name = line.get(..colon).unwrap_or(&[]);
-            let name_len = raw_name.iter().rposition(|&b| b != b' ' && b != b'\t').map_or(0, |p| p + 1);
-            let name = raw_name.get(..name_len).unwrap_or(&[]);
-            if !is_token(name) {
+            // `field-name HCOLON`, HCOLON = *( SP / HTAB ) ":" SWS: the name is the leading
+            // token run, and only blanks may separate it from the colon. (`:` is no token
+            // byte, so this is the first colon of the line.)
+            let name_len = span_of(line, &TOKEN);
+            let blanks = line.get(name_len..).map_or(0, |r| r.iter().take_while(|&&b| b == b' ' || b == b'\t').count());
+            let colon = name_len + blanks;
+            if name_len == 0 || line.get(colon) != Some(&b':') {
                 reasons.insert(Reason::HeaderSyntax);
                 continue;
             }
+            let name = line.get(..name_len).unwrap_or(&[]);
             let after = line.get(colon + 1..).unwrap_or(&[]);
             let lead = after.iter().position(|&b| b != b' ' && b != b'\t').unwrap_or(after.len());
             let tail = after.iter().rposition(|&b| b != b' ' && b != b'\t').map_or(0, |p| p + 1);
@@ -243,18 +245,50 @@ fn trim_end_offset(line: &[u8]) -> usize {
     line.iter().rposition(|&b| b != b' ' && b != b'\t').map_or(0, |p| p + 1)
 }
 
-/// From `start`, the end of the line's content (before CR LF or LF) and the start of the
-/// next line.
-fn line_end(buf: &[u8], start: usize) -> (usize, usize) {
-    let rest = buf.get(start..).unwrap_or(&[]);
-    match memchr::memchr(b'\n', rest) {
-        Some(i) => {
-            let lf = start + i;
-            let end = if i > 0 && buf.get(lf - 1) == Some(&b'\r') { lf - 1 } else { lf };
-            (end, lf + 1)
+/// From `start`, in one pass: the end of the line's content (before CR LF or LF), the start
+/// of the next line, and whether the content holds a control byte other than HTAB (a bare
+/// CR included), i.e. `has_ctl` of the content.
+///
+/// Line end and control check used to be two passes (`memchr` LF, then `has_ctl`); both
+/// look for the same rare bytes, so one word-at-a-time scan serves both.
+fn scan_line(buf: &[u8], start: usize) -> (usize, usize, bool) {
+    let mut ctl = false;
+    let mut i = start;
+    while let Some(j) = next_special(buf, i) {
+        match buf.get(j) {
+            Some(b'\n') => return (j, j + 1, ctl),
+            Some(b'\r') if buf.get(j + 1) == Some(&b'\n') => return (j, j + 2, ctl),
+            Some(b'\t') => {}
+            _ => ctl = true,
         }
-        None => (buf.len(), buf.len()),
+        i = j + 1;
     }
+    (buf.len(), buf.len(), ctl)
+}
+
+/// Index of the first byte at or after `from` that is below 0x20 or DEL.
+fn next_special(buf: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
+    let rest = buf.get(from..)?;
+    let mut chunks = rest.chunks_exact(8);
+    let mut off = from;
+    for c in chunks.by_ref() {
+        let x = u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
+        // SWAR "has byte less than n": a byte's high bit is set in `(x - n) & !x` when the
+        // byte is below n (n <= 0x80). Borrows only run upwards from such a byte, so the
+        // lowest flagged byte is always a true one, which is all we use.
+        let low = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+        let y = x ^ (ONES * 0x7f);
+        let del = y.wrapping_sub(ONES) & !y & HIGH;
+        let m = low | del;
+        if m != 0 {
+            return Some(off + (m.trailing_zeros() / 8) as usize);
+        }
+        off += 8;
+    }
+    let tail = chunks.remainder();
+    tail.iter().position(|&b| b < 0x20 || b == 0x7f).map(|p| off + p)
 }
 
 fn start_line(msg: &mut Message<'_>, reasons: &mut Reasons, limits: &Limits, ls: usize, le: usize) {
@@ -1094,7 +1128,30 @@ Authorization: Digest username=\"a\"\r\nContent-Type: application/sdp\r\nl: 3\r\
             .to_vec()]
     }
 
+    /// The two passes `scan_line` replaces: `memchr` LF (CR LF or LF ends a line), then
+    /// `has_ctl` of the content.
+    fn two_pass_line(buf: &[u8], start: usize) -> (usize, usize, bool) {
+        let (end, next) = match memchr::memchr(b'\n', &buf[start..]) {
+            Some(i) => {
+                let lf = start + i;
+                (if i > 0 && buf[lf - 1] == b'\r' { lf - 1 } else { lf }, lf + 1)
+            }
+            None => (buf.len(), buf.len()),
+        };
+        (end, next, has_ctl(&buf[start..end]))
+    }
+
     proptest! {
+        #[test]
+        fn scan_line_matches_two_passes(
+            buf in proptest::collection::vec(
+                prop::sample::select(&b"ab:\r\n\t \x00\x1f\x7f\x80\xff"[..]), 0..64),
+            start in 0usize..64,
+        ) {
+            let start = start.min(buf.len());
+            prop_assert_eq!(scan_line(&buf, start), two_pass_line(&buf, start));
+        }
+
         #[test]
         fn arbitrary_bytes_never_panic(buf in proptest::collection::vec(any::<u8>(), 0..2000)) {
             let mut p = Parser::new(Limits::default());

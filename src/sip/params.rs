@@ -1,6 +1,6 @@
 //! `;name[=value]` parameter lists (`generic-param`, `via-params`, `contact-params`, ...).
 
-use super::chars::{is_token, quoted_end, trim, Split, PARAM_VALUE};
+use super::chars::{is_token, quoted_end, span_of, trim, Split, PARAM_VALUE, TOKEN};
 
 /// A borrowed parameter list: the raw text from the first `;` on (may be empty).
 ///
@@ -41,6 +41,55 @@ impl<'a> Params<'a> {
     /// True if every parameter is `token [ EQUAL ( token / host / quoted-string ) ]` and the
     /// list is empty or starts with `;`.
     pub fn is_valid(&self) -> bool {
+        self.scan_plain(b"").is_some() || self.is_valid_general()
+    }
+
+    /// [`Params::is_valid`], [`Params::count`] and [`Params::get`] of one name together, as
+    /// validation wants them: one pass for a plain list, the general methods otherwise.
+    pub(crate) fn check(&self, name: &[u8]) -> Checked<'a> {
+        match self.scan_plain(name) {
+            Some(c) => c,
+            None => Checked { valid: self.is_valid_general(), count: self.count(name), first: self.get(name) },
+        }
+    }
+
+    /// One pass over a list in the plain form that almost every message uses:
+    ///
+    /// ```text
+    /// *( ";" token [ "=" 1*( token-char / "[" / "]" / ":" ) ] )
+    /// ```
+    /// with no LWS, quotes, `<` or empty elements. Such a list is valid, and splitting,
+    /// trimming and unquoting it are all no-ops, so the general methods would report exactly
+    /// what is gathered here. `None` if the list is not plain (it may still be valid).
+    fn scan_plain(&self, name: &[u8]) -> Option<Checked<'a>> {
+        let mut out = Checked { valid: true, count: 0, first: None };
+        let mut p = self.0;
+        while let Some((b';', rest)) = p.split_first() {
+            let n = span_of(rest, &TOKEN);
+            let (pname, after) = (rest.get(..n)?, rest.get(n..)?);
+            if pname.is_empty() {
+                return None;
+            }
+            p = after;
+            let mut value = None;
+            if let Some((b'=', v)) = p.split_first() {
+                let m = span_of(v, &PARAM_VALUE);
+                if m == 0 {
+                    return None;
+                }
+                value = Some(v.get(..m)?);
+                p = v.get(m..)?;
+            }
+            if pname.eq_ignore_ascii_case(name) {
+                out.count += 1;
+                out.first = out.first.or(Some(value));
+            }
+        }
+        p.is_empty().then_some(out)
+    }
+
+    /// [`Params::is_valid`] for any list.
+    fn is_valid_general(&self) -> bool {
         let raw = trim(self.0);
         if !(raw.is_empty() || raw.first() == Some(&b';')) {
             return false;
@@ -55,6 +104,17 @@ impl<'a> Params<'a> {
                 }
         })
     }
+}
+
+/// What [`Params::check`] reports about a list and one parameter name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Checked<'a> {
+    /// [`Params::is_valid`].
+    pub valid: bool,
+    /// [`Params::count`] of the name.
+    pub count: usize,
+    /// [`Params::get`] of the name.
+    pub first: Option<Option<&'a [u8]>>,
 }
 
 fn split_param(p: &[u8]) -> (&[u8], Option<&[u8]>) {
@@ -101,5 +161,32 @@ mod tests {
         assert!(!Params::new(b";a=\"open").is_valid());
         assert!(!Params::new(b";a=x<y").is_valid());
         assert_eq!(Params::new(b";tag=1;TAG=2").count(b"tag"), 2);
+    }
+
+    fn general(p: &Params<'_>, name: &[u8]) -> (bool, usize, Option<Option<Vec<u8>>>) {
+        (p.is_valid_general(), p.count(name), p.get(name).map(|v| v.map(<[u8]>::to_vec)))
+    }
+
+    #[test]
+    fn plain_scan() {
+        let p = Params::new(b";branch=z9hG4bK1;rport;Branch=x;received=[::1]:5");
+        assert_eq!(p.check(b"branch"), Checked { valid: true, count: 2, first: Some(Some(b"z9hG4bK1")) });
+        assert!(p.scan_plain(b"rport").is_some());
+        for not_plain in [&b" ;a"[..], b";a ", b";;a", b";a=", b";a=\"q\"", b"x", b";a=b;", b";a=<b>"] {
+            assert!(Params::new(not_plain).scan_plain(b"a").is_none(), "{not_plain:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn check_agrees_with_general(raw in "[ ;=a-cA\"<>\\[\\]:,.\t]{0,16}") {
+            let p = Params::new(raw.as_bytes());
+            let c = p.check(b"a");
+            proptest::prop_assert_eq!(
+                (c.valid, c.count, c.first.map(|v| v.map(<[u8]>::to_vec))),
+                general(&p, b"a")
+            );
+            proptest::prop_assert_eq!(p.is_valid(), p.is_valid_general());
+        }
     }
 }

@@ -431,7 +431,18 @@ fn validate_tel_params(p: &[u8]) -> Result<(), UriError> {
 
 impl<'a> Uri<'a> {
     /// Parses and validates one URI (no surrounding `<>` or whitespace).
+    ///
+    /// The common sip/sips shape takes a one-pass shortcut ([`fast_sip`]); everything else,
+    /// and every rejection, goes through the general grammar.
     pub fn parse(b: &'a [u8]) -> Result<Uri<'a>, UriError> {
+        match fast_sip(b) {
+            Some(uri) => Ok(uri),
+            None => Self::parse_general(b),
+        }
+    }
+
+    /// The full grammar, one production at a time.
+    fn parse_general(b: &'a [u8]) -> Result<Uri<'a>, UriError> {
         if b.is_empty() {
             return Err(UriError::Empty);
         }
@@ -609,6 +620,168 @@ impl<'a> Uri<'a> {
     /// Percent-decodes the user part into `out`; `None` when there is no user part.
     pub fn user_decoded<'o>(&self, out: &'o mut [u8]) -> Option<Result<&'o [u8], UriError>> {
         self.user.map(|u| percent_decode(u, out))
+    }
+}
+
+/// `user` without `escaped`: the bytes the one-pass [`fast_sip`] accepts in a user part.
+/// `%` (and so any escape) sends the URI to the general parser.
+static FAST_USER: [bool; 256] = class(true, b"-_.!~*'()&=+$,;?/");
+
+/// `paramchar` without `escaped`, for [`fast_sip`].
+static FAST_PARAMCHAR: [bool; 256] = class(true, b"-_.!~*'()[]/:&+$");
+
+/// Length of the leading run of `s` in `class`.
+#[inline]
+fn run(s: &[u8], class: &[bool; 256]) -> usize {
+    s.iter().position(|&c| !class[usize::from(c)]).unwrap_or(s.len())
+}
+
+/// One-pass parser for the common shape of a sip/sips URI:
+///
+/// ```text
+/// ( "sip:" / "sips:" ) [ user "@" ] ( hostname / IPv4address ) [ ":" port ]
+///     *( ";" pname [ "=" pvalue ] )
+/// ```
+/// with no escapes, no password, no IPv6 reference and no `?headers`.
+///
+/// Returns `Some` only for input that the general path of [`Uri::parse`] accepts with the
+/// very same result (the `fast_path_agrees` property test checks this); anything else, valid
+/// or not, yields `None` and is left to the general path, which also picks the error. So this
+/// is purely a shortcut: it never decides a rejection.
+fn fast_sip(b: &[u8]) -> Option<Uri<'_>> {
+    let (scheme, rest) = if b.get(..4)?.eq_ignore_ascii_case(b"sip:") {
+        (Scheme::Sip, b.get(4..)?)
+    } else if b.get(..5)?.eq_ignore_ascii_case(b"sips:") {
+        (Scheme::Sips, b.get(5..)?)
+    } else {
+        return None;
+    };
+    // `@` is in no class accepted after the user part, so a user run that stops at `@` ends
+    // at the first `@`, exactly where the general path splits userinfo. A run that stops
+    // elsewhere means there is no userinfo (or a password, which the host scan below then
+    // rejects as a non-numeric port).
+    let n = run(rest, &FAST_USER);
+    let (user, hostpart) = match rest.get(n) {
+        Some(b'@') if n > 0 => (Some(rest.get(..n)?), rest.get(n + 1..)?),
+        _ => (None, rest),
+    };
+    let (host, host_kind) = fast_host(hostpart)?;
+    let mut s = hostpart.get(host.len()..)?;
+    let mut port = None;
+    if let Some((b':', p)) = s.split_first() {
+        let digits = p.iter().position(|c| !c.is_ascii_digit()).unwrap_or(p.len());
+        port = Some(parse_u16(p.get(..digits)?)?);
+        s = p.get(digits..)?;
+    }
+    let params = match s.split_first() {
+        None => end_of(b),
+        Some((b';', p)) => {
+            fast_params(p)?;
+            p
+        }
+        Some(_) => return None,
+    };
+    Some(Uri {
+        scheme,
+        raw: b,
+        user,
+        password: None,
+        host,
+        host_kind,
+        port,
+        params,
+        headers: end_of(b),
+    })
+}
+
+/// The host at the start of `s` (ended by `:`, `;` or the end), in one pass; `Some` only if
+/// [`classify_host`] accepts it with the same kind.
+///
+/// ```text
+/// hostname     =  *( domainlabel "." ) toplabel [ "." ]
+/// domainlabel  =  alphanum / alphanum *( alphanum / "-" ) alphanum
+/// toplabel     =  ALPHA / ALPHA *( alphanum / "-" ) alphanum
+/// IPv4address  =  1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT   (each at most 255)
+/// ```
+/// A trailing `.` is left to the general path.
+fn fast_host(s: &[u8]) -> Option<(&[u8], HostKind)> {
+    let mut len = 0; // bytes of the host so far
+    let mut dots = 0; // labels completed
+    let mut label = 0; // length of the current label
+    let mut first = 0u8; // first byte of the current label
+    let mut prev = 0u8; // previous byte
+    let mut all_num = true; // only digits and dots so far (an IPv4 candidate)
+    let mut octet = 0u32; // value of the current label while all_num
+    for &c in s {
+        match c {
+            b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z' | b'-' => {
+                if label == 0 {
+                    if c == b'-' {
+                        return None;
+                    }
+                    first = c;
+                    octet = 0;
+                }
+                if !c.is_ascii_digit() {
+                    all_num = false;
+                } else if all_num {
+                    octet = octet * 10 + u32::from(c - b'0');
+                }
+                label += 1;
+                if all_num && (label > 3 || octet > 255) {
+                    return None;
+                }
+            }
+            b'.' => {
+                if label == 0 || prev == b'-' {
+                    return None;
+                }
+                dots += 1;
+                label = 0;
+            }
+            b':' | b';' => break,
+            _ => return None,
+        }
+        prev = c;
+        len += 1;
+    }
+    if label == 0 || prev == b'-' {
+        return None;
+    }
+    let kind = if all_num {
+        if dots != 3 {
+            return None;
+        }
+        HostKind::Ipv4
+    } else {
+        if !first.is_ascii_alphabetic() {
+            return None;
+        }
+        HostKind::Name
+    };
+    Some((s.get(..len)?, kind))
+}
+
+/// `pname [ "=" pvalue ] *( ";" pname [ "=" pvalue ] )` without escapes, to the end of `p`.
+fn fast_params(mut p: &[u8]) -> Option<()> {
+    loop {
+        let n = run(p, &FAST_PARAMCHAR);
+        if n == 0 {
+            return None;
+        }
+        p = p.get(n..)?;
+        if let Some((b'=', v)) = p.split_first() {
+            let n = run(v, &FAST_PARAMCHAR);
+            if n == 0 {
+                return None;
+            }
+            p = v.get(n..)?;
+        }
+        match p.split_first() {
+            None => return Some(()),
+            Some((b';', next)) => p = next,
+            Some(_) => return None,
+        }
     }
 }
 
@@ -838,6 +1011,22 @@ mod tests {
         assert_eq!(UriError::TooLong.to_string(), "too_long");
     }
 
+    #[test]
+    fn fast_path_covers_common_shapes() {
+        for u in [
+            &b"sip:alice0@secsip.test"[..],
+            b"sip:alice0@10.77.0.1:5060",
+            b"sip:secsip.test",
+            b"sip:p1.example.com;lr",
+            b"SIPS:bob@b.example:5061;transport=tls;maddr=192.0.2.1",
+        ] {
+            assert!(fast_sip(u).is_some(), "{:?}", String::from_utf8_lossy(u));
+        }
+        for u in [&b"sip:a:p@h"[..], b"sip:[::1]", b"sip:h?x=y", b"sip:%61@h", b"sip:h.", b"sip:1.2.3.4.5"] {
+            assert!(fast_sip(u).is_none(), "{:?}", String::from_utf8_lossy(u));
+        }
+    }
+
     /// Whether `inner` lies within `outer` (empty slices included).
     fn within(outer: &[u8], inner: &[u8]) -> bool {
         let o = outer.as_ptr_range();
@@ -872,6 +1061,22 @@ mod tests {
             check_slices(&input);
             let mut buf = [0u8; 8];
             let _ = percent_decode(&input, &mut buf);
+        }
+
+        #[test]
+        fn fast_path_agrees(
+            input in "(sip|SIPS|sIp|tel):([a-z0-9.;?=-]{1,8}@)?[a-zA-Z0-9.-]{0,12}(:[0-9]{0,6})?(;[a-z0-9=;:%.-]{0,12})?(@|\\?a=b|%4)?"
+        ) {
+            let b = input.as_bytes();
+            if let Some(fast) = fast_sip(b) {
+                let slow = Uri::parse_general(b);
+                prop_assert_eq!(Ok(fast), slow);
+                let slow = slow.unwrap();
+                for (f, s) in [(fast.host, slow.host), (fast.params, slow.params), (fast.headers, slow.headers)] {
+                    prop_assert_eq!(f.as_ptr_range(), s.as_ptr_range());
+                }
+                prop_assert_eq!(fast.user.map(<[u8]>::as_ptr_range), slow.user.map(<[u8]>::as_ptr_range));
+            }
         }
 
         #[test]

@@ -242,16 +242,19 @@ pub(crate) fn check(msg: &Message<'_>, limits: &Limits) -> Reasons {
         match NameAddr::parse(raw) {
             None => r.insert(bad),
             Some(a) => {
-                if !a.params.is_valid() || Uri::parse(a.uri).is_err() {
+                // Validity, tag count and tag value from one pass over the parameters.
+                let tag = a.params.check(b"tag");
+                if !tag.valid || Uri::parse(a.uri).is_err() {
                     r.insert(bad);
                 }
                 if a.uri.len() > limits.max_uri_bytes {
                     r.insert(Reason::UriTooLong);
                 }
-                if a.params.count(b"tag") > 1 {
+                if tag.count > 1 {
                     r.insert(Reason::DuplicateTag);
                 }
-                if h == H::From && request && a.tag().is_none_or(<[u8]>::is_empty) {
+                // `a.tag()`, without a second scan.
+                if h == H::From && request && tag.first.flatten().is_none_or(<[u8]>::is_empty) {
                     r.insert(Reason::MissingFromTag);
                 }
             }
@@ -295,13 +298,15 @@ pub(crate) fn check(msg: &Message<'_>, limits: &Limits) -> Reasons {
         match NameAddr::parse(el) {
             None => r.insert(Reason::BadContact),
             Some(a) => {
-                if !a.params.is_valid() || Uri::parse(a.uri).is_err() {
+                let expires = a.params.check(b"expires");
+                if !expires.valid || Uri::parse(a.uri).is_err() {
                     r.insert(Reason::BadContact);
                 }
                 if a.uri.len() > limits.max_uri_bytes {
                     r.insert(Reason::UriTooLong);
                 }
-                if let Some(Some(e)) = a.param(b"expires") {
+                // `a.param(b"expires")`, without a second scan.
+                if let Some(Some(e)) = expires.first {
                     if parse_u32(e).is_none() {
                         r.insert(Reason::BadExpires);
                     }
@@ -342,13 +347,15 @@ fn check_vias(msg: &Message<'_>, limits: &Limits, r: &mut Reasons) {
             r.insert(Reason::BadVia);
             continue;
         };
-        if !v.is_sip2() || !v.params.is_valid() {
+        let branch = v.params.check(b"branch");
+        if !v.is_sip2() || !branch.valid {
             r.insert(Reason::BadVia);
         }
         if !v.known_transport() {
             r.insert(Reason::UnknownViaTransport);
         }
-        if hops == 1 && v.branch().is_none_or(<[u8]>::is_empty) {
+        // `v.branch()`, without a second scan.
+        if hops == 1 && branch.first.flatten().is_none_or(<[u8]>::is_empty) {
             r.insert(Reason::MissingViaBranch);
         }
     }
@@ -359,7 +366,8 @@ fn check_vias(msg: &Message<'_>, limits: &Limits, r: &mut Reasons) {
 
 /// `callid = word [ "@" word ]`
 fn is_call_id(s: &[u8]) -> bool {
-    let word = |w: &[u8]| !w.is_empty() && w.iter().all(|&b| WORD[b as usize]);
+    // Branch-free fold rather than `all`: Call-IDs are long and almost always valid.
+    let word = |w: &[u8]| !w.is_empty() && w.iter().fold(true, |ok, &b| ok & WORD[b as usize]);
     match memchr::memchr(b'@', s) {
         Some(i) => word(s.get(..i).unwrap_or(&[])) && word(s.get(i + 1..).unwrap_or(&[])),
         None => word(s),
