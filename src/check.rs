@@ -50,12 +50,12 @@ pub struct CheckOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
     /// The capture file could not be opened or read.
-    #[error("{path}: {source}")]
+    #[error("{path}: {err}")]
     Io {
         /// The file.
         path: PathBuf,
         /// Why.
-        source: std::io::Error,
+        err: std::io::Error,
     },
     /// The file is not a pcap or pcapng capture, or its header is damaged.
     #[error("{path}: not a readable pcap/pcapng capture: {message}")]
@@ -265,7 +265,7 @@ struct Sink {
 
 impl Sink {
     fn create(path: &Path) -> Result<Sink, CheckError> {
-        let io = |source| CheckError::Io { path: path.to_owned(), source };
+        let io = |err| CheckError::Io { path: path.to_owned(), err };
         let f = File::create(path).map_err(io)?;
         let header = PcapHeader { datalink: DataLink::ETHERNET, ts_resolution: TsResolution::NanoSecond, ..Default::default() };
         let writer = PcapWriter::with_header(BufWriter::new(f), header)
@@ -415,7 +415,7 @@ pub fn run(
     out: &mut dyn Write,
     progress: &mut dyn Write,
 ) -> Result<Summary, CheckError> {
-    let io = |source| CheckError::Io { path: path.to_owned(), source };
+    let io = |err| CheckError::Io { path: path.to_owned(), err };
     let file = File::open(path).map_err(io)?;
     let total_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
     let read = std::rc::Rc::new(std::cell::Cell::new(0u64));
@@ -451,7 +451,7 @@ pub fn run(
         last_ts: 0,
         rules,
     };
-    let out_err = |source| CheckError::Io { path: PathBuf::from("<output>"), source };
+    let out_err = |err| CheckError::Io { path: PathBuf::from("<output>"), err };
     let started = Instant::now();
     let mut last_progress = started;
     let mut buf = Vec::with_capacity(2048);

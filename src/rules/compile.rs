@@ -253,6 +253,9 @@ struct PendingRule {
     definition_ref: Option<Spanned<String>>,
 }
 
+/// A literal to find in a field: its bytes, its atom, where it must match.
+type Literal = (Vec<u8>, u32, Anchor);
+
 /// The compiler's working state across files.
 struct Builder {
     fields: Vec<Field>,
@@ -260,7 +263,7 @@ struct Builder {
     field_slots: HashMap<Field, Slot>,
     atoms: Vec<Atom>,
     /// (slot, lower) -> literals: (bytes, atom, anchor).
-    literals: HashMap<(Slot, bool), Vec<(Vec<u8>, u32, Anchor)>>,
+    literals: HashMap<(Slot, bool), Vec<Literal>>,
     /// (slot, lower) -> regexes: (pattern, atom).
     regexes: HashMap<(Slot, bool), Vec<(String, u32)>>,
     /// Dedup of identical tests.
@@ -795,11 +798,11 @@ pub fn compile(sources: &[Source], base: &Path, opts: &CompileOptions) -> Result
                 Scope::Dialog
             }
         };
-        if o.address.is_some() && !matches!(scope, Scope::Source { .. }) {
-            cx.err(o.address.as_ref().expect("some").span(), Some(id), Some("address"), "address goes with scope = \"source\"");
+        if let (Some(a), false) = (&o.address, matches!(scope, Scope::Source { .. })) {
+            cx.err(a.span(), Some(id), Some("address"), "address goes with scope = \"source\"");
         }
-        if o.key.is_some() && !matches!(scope, Scope::Key { .. }) {
-            cx.err(o.key.as_ref().expect("some").span(), Some(id), Some("key"), "key goes with scope = \"key\"");
+        if let (Some(k), false) = (&o.key, matches!(scope, Scope::Key { .. })) {
+            cx.err(k.span(), Some(id), Some("key"), "key goes with scope = \"key\"");
         }
         if let Scope::Source { v4, v6, .. } = &mut scope {
             if let Some(p) = &o.source_prefix_v4 {
@@ -868,8 +871,8 @@ pub fn compile(sources: &[Source], base: &Path, opts: &CompileOptions) -> Result
         if scope.is_shared() && kind.is_container() {
             cx.err(o.kind.span(), Some(id), Some("kind"), format!("{} objects are shared by all engines and must be a counter or distinct; sets, lists and bags live in a transaction or dialog", scope.name()));
         }
-        if o.cap.is_some() && !matches!(kind, ObjKind::Counter { .. }) {
-            cx.err(o.cap.as_ref().expect("some").span(), Some(id), Some("cap"), "cap goes with kind = \"counter\"");
+        if let (Some(c), false) = (&o.cap, matches!(kind, ObjKind::Counter { .. })) {
+            cx.err(c.span(), Some(id), Some("cap"), "cap goes with kind = \"counter\"");
         }
         let value = match (&o.value, kind) {
             (Some(v), ObjKind::Counter { .. }) => {
@@ -1021,8 +1024,8 @@ pub fn compile(sources: &[Source], base: &Path, opts: &CompileOptions) -> Result
             if status.is_some() && !matches!(action, Action::Reject { .. }) {
                 cx.err(r.status.as_ref().expect("some").span(), Some(id), Some("status"), "status goes with action = \"reject\"");
             }
-            if r.ban.is_some() && !matches!(action, Action::Ban { .. }) {
-                cx.err(r.ban.as_ref().expect("some").span(), Some(id), Some("ban"), "ban goes with action = \"ban\"");
+            if let (Some(b), false) = (&r.ban, matches!(action, Action::Ban { .. })) {
+                cx.err(b.span(), Some(id), Some("ban"), "ban goes with action = \"ban\"");
             }
             let monitor = match r.mode.as_ref().map(|m| m.get_ref().as_str()) {
                 None | Some("enforce") => false,

@@ -518,3 +518,4 @@ ban = "1m"
     // Another source is unaffected.
     assert_eq!(h.send("10.77.0.9:5060".parse().unwrap(), s, &fixtures::options(&p, 1)).0, Action::Forward);
 }
+
