@@ -8,7 +8,7 @@
 use crate::config::Config;
 use crate::engine::{Engine, Outcome, SipSummary};
 use crate::hash::Keyer;
-use crate::hosttable::{HostLimits, HostTable};
+use crate::hosttable::HostTable;
 use crate::rules::eval::Fired;
 use crate::rules::RuleSet;
 use crate::sip::{Method, Reason};
@@ -435,7 +435,7 @@ pub fn run(
     };
 
     let rules = opts.rules.clone().unwrap_or_else(|| Arc::new(RuleSet::empty()));
-    let hosts = Arc::new(HostTable::new(HostLimits::default()));
+    let hosts = Arc::new(HostTable::new(cfg.hosts.clone()));
     let mut engine = Engine::with_rules(cfg.engine.clone(), Keyer::random(), rules.clone(), hosts);
     let passed = opts.write_passed.as_deref().map(Sink::create).transpose()?;
     let dropped = opts.write_dropped.as_deref().map(Sink::create).transpose()?;

@@ -3,6 +3,7 @@
 //! Every bound the data path enforces is here, with its default and what it costs. Unknown
 //! fields are errors (a typo must not silently fall back to a default).
 
+use crate::hosttable::HostLimits;
 use crate::rules::objects::ObjectLimits;
 use crate::sip::Limits;
 use crate::verdict::Policy;
@@ -16,6 +17,21 @@ use std::path::{Path, PathBuf};
 pub struct Config {
     /// The SIP engine: ports, bounds, policies.
     pub engine: EngineConfig,
+    /// The rule set.
+    pub rules: RulesConfig,
+    /// The host table shared by all engines: per-source counters and bans.
+    pub hosts: HostLimits,
+}
+
+/// Where the rules come from.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RulesConfig {
+    /// Rules directory (every `*.toml` in it). Relative paths are taken from the working
+    /// directory. None: no rules, only validation and the engine's policies.
+    pub dir: Option<PathBuf>,
+    /// MaxMind DB (GeoLite2/GeoIP2 Country or compatible) for `kind = "country"` lists.
+    pub geoip_db: Option<PathBuf>,
 }
 
 /// Settings of one engine (every engine of an appliance runs with the same).
@@ -158,6 +174,23 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
 }
 
 impl Config {
+    /// Compile options for the rules this configuration names.
+    pub fn compile_options(&self) -> crate::rules::CompileOptions {
+        crate::rules::CompileOptions {
+            geoip_db: self.rules.geoip_db.clone(),
+            host_counters: self.hosts.counters,
+            host_distincts: self.hosts.distincts,
+        }
+    }
+
+    /// Compiles the configured rules directory; `Ok(None)` when none is configured.
+    pub fn compile_rules(&self) -> Result<Option<crate::rules::RuleSet>, crate::rules::CompileErrors> {
+        match &self.rules.dir {
+            Some(d) => crate::rules::compile_dir(d, &self.compile_options()).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// Parses configuration text; `path` is used in error messages only.
     pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let cfg: Config = toml::from_str(text).map_err(|e| {
@@ -191,6 +224,13 @@ impl Config {
         }
         if e.transactions.timeout_s == 0 || e.dialogs.early_timeout_s == 0 || e.dialogs.confirmed_timeout_s == 0 {
             return bad("engine timeouts must be at least 1 second".into());
+        }
+        let h = &self.hosts;
+        if h.max_hosts == 0 || h.max_hosts > 1 << 26 {
+            return bad(format!("hosts.max_hosts = {}: must be 1..=67108864", h.max_hosts));
+        }
+        if h.counters > 4096 || h.distincts > 1024 || h.probe == 0 {
+            return bad("hosts.counters must be <= 4096, hosts.distincts <= 1024, hosts.probe >= 1".into());
         }
         Ok(())
     }

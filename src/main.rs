@@ -71,7 +71,8 @@ enum Command {
         /// Do not print progress on stderr (printed every second for long replays).
         #[arg(long)]
         quiet: bool,
-        /// Judge with the rules of this directory (see `secsip rules --help`).
+        /// Judge with the rules of this directory (see `secsip rules --help`); default: the
+        /// `[rules] dir` of the configuration, if any.
         #[arg(long, value_name = "DIR")]
         rules: Option<PathBuf>,
     },
@@ -130,8 +131,7 @@ fn compile_rules(dir: &std::path::Path, cfg: &Config) -> anyhow::Result<std::syn
 }
 
 fn compile_options(cfg: &Config) -> secsip::rules::CompileOptions {
-    let _ = cfg;
-    secsip::rules::CompileOptions::standard()
+    cfg.compile_options()
 }
 
 fn print_schedule(rs: &secsip::rules::RuleSet, out: &mut dyn Write) -> std::io::Result<()> {
@@ -269,10 +269,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if cli.check_config {
         let path = cli.config.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
         return match Config::load(&path) {
-            Ok(_) => {
-                println!("{}: ok", path.display());
-                Ok(ExitCode::SUCCESS)
-            }
+            Ok(cfg) => match cfg.compile_rules() {
+                Ok(rules) => {
+                    if let (Some(rs), Some(dir)) = (rules, &cfg.rules.dir) {
+                        println!("{}: ok ({} rules)", dir.display(), rs.rules.iter().filter(|r| !r.is_definition).count());
+                    }
+                    println!("{}: ok", path.display());
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    Ok(ExitCode::from(1))
+                }
+            },
             Err(e) => {
                 eprintln!("{e}");
                 Ok(ExitCode::from(1))
@@ -291,7 +300,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Some(Command::Check { pcap, verbose, json, write_passed, write_dropped, quiet, rules }) => {
             let cfg = load_config(cli.config.as_ref(), false)?;
-            let rules = rules.map(|d| compile_rules(&d, &cfg)).transpose()?;
+            let rules = match rules.or_else(|| cfg.rules.dir.clone()) {
+                Some(d) => Some(compile_rules(&d, &cfg)?),
+                None => None,
+            };
             let opts = CheckOptions { verbose, json, write_passed, write_dropped, progress: !quiet, rules, only_fired: false };
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());

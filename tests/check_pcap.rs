@@ -210,3 +210,22 @@ fn config_check_reports_file_line_and_column() {
     assert!(err.contains("bad.toml:5:1:") && err.contains("max_entrie"), "{err}");
     std::fs::remove_dir_all(&d).ok();
 }
+
+#[test]
+fn config_check_compiles_the_rules_it_names() {
+    let d = tmpdir("confrules");
+    let rules = d.join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(rules.join("a.toml"), "[[rule]]\nid = \"x\"\nwhen = 'sip.metod == \"BYE\"'\naction = \"drop\"\n").unwrap();
+    let conf = d.join("secsip.toml");
+    std::fs::write(&conf, format!("[rules]\ndir = \"{}\"\n", rules.display())).unwrap();
+    let out = secsip(&["--check", "-c", conf.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("a.toml:3:9: 'x': when: unknown field or object 'sip.metod' (did you mean 'sip.method'?)"), "{err}");
+    std::fs::write(rules.join("a.toml"), "[[rule]]\nid = \"x\"\nwhen = 'sip.method == \"BYE\"'\naction = \"drop\"\n").unwrap();
+    let out = secsip(&["--check", "-c", conf.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::remove_dir_all(&d).ok();
+}
+
