@@ -705,7 +705,7 @@ pub fn compile(sources: &[Source], base: &Path, opts: &CompileOptions) -> Result
                     }
                 }
             }
-            if kind == ListKind::Country && geoip.is_none() {
+            if kind == ListKind::Country && opts.geoip_db.is_none() {
                 cx.err(l.kind.span(), Some(l.id.get_ref()), Some("kind"), "country lists need a MaxMind DB: set geoip_db in the configuration");
             }
             match List::new(l.id.get_ref(), kind, entries, geoip.clone()) {

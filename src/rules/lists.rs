@@ -269,6 +269,11 @@ pub fn country_of(db: &maxminddb::Reader<Vec<u8>>, ip: IpAddr) -> Option<[u8; 2]
         #[serde(borrow)]
         country_code: Option<&'a str>,
     }
+    // IPv4-mapped IPv6 sources are IPv4 hosts, as for address lists; not every DB maps them.
+    let ip = match ip {
+        IpAddr::V6(a) => a.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
     let rec: Rec = db.lookup(ip).ok()?.decode().ok()??;
     let code = rec.country.and_then(|c| c.iso_code).or(rec.country_code)?;
     <[u8; 2]>::try_from(code.as_bytes()).ok().map(|c| c.map(|b| b.to_ascii_uppercase()))
