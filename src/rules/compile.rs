@@ -268,6 +268,8 @@ struct Builder {
     regexes: HashMap<(Slot, bool), Vec<(String, u32)>>,
     /// Dedup of identical tests.
     pre_dedup: HashMap<(Slot, bool, Vec<u8>, u8), u32>,
+    /// Address tests of fields: (slot, network, prefix length, atom), for the address index.
+    ip_tests: Vec<(Slot, std::net::IpAddr, u8, u32)>,
     lists: Vec<List>,
     list_ids: HashMap<String, u32>,
     objects: Vec<Object>,
@@ -498,7 +500,9 @@ impl ExprCx<'_, '_> {
                 return self.dud();
             };
             let slot = self.b.slot(f, name);
-            let a = Node::Atom(self.b.atom(Atom::Ip { slot, nets: lists::IpRanges::new(&[net]) }));
+            let atom = self.b.atom(Atom::Ip { slot, nets: lists::IpRanges::new(&[net]) });
+            self.b.ip_tests.push((slot, net.0, net.1, atom));
+            let a = Node::Atom(atom);
             return match op {
                 CmpOp::Eq => a,
                 CmpOp::Ne => Node::Not(Box::new(a)),
@@ -606,13 +610,44 @@ fn method_constraint(e: &Expr) -> (Option<Vec<Method>>, bool, bool) {
     (methods, responses, requests)
 }
 
-/// A pre-matched atom that must hold for the whole condition to hold.
-fn trigger_of(n: &Node, atoms: &[Atom]) -> Option<u32> {
-    match n {
-        Node::Atom(a) if matches!(atoms[*a as usize], Atom::Pre) => Some(*a),
-        Node::And(v) => v.iter().find_map(|x| trigger_of(x, atoms)),
-        _ => None,
+/// True for atoms the evaluator answers before rules run: string tests (literal automata,
+/// regex sets), ordered comparisons of fields (numeric index) and address tests (address
+/// index). Comparisons of objects are not: rules update objects as they fire.
+fn pre_answered(a: &Atom) -> bool {
+    match a {
+        Atom::Pre | Atom::Ip { .. } => true,
+        Atom::Num { op, .. } => matches!(op, CmpOp::Gt | CmpOp::Ge | CmpOp::Lt | CmpOp::Le | CmpOp::Eq),
+        _ => false,
     }
+}
+
+/// An atom answered before rules run that must hold for the whole condition to hold.
+///
+/// A method test (`sip.method == "INVITE"`) is the trigger only when there is no other:
+/// the method bucket already selects by method, so as a trigger it would make the rule a
+/// candidate for every message of the method, whatever else the rule asks for.
+fn trigger_of(n: &Node, atoms: &[Atom], method_atoms: &BTreeSet<u32>) -> Option<u32> {
+    let mut method = None;
+    let one = |a: u32| pre_answered(&atoms[a as usize]).then_some(a);
+    let conj: &[Node] = match n {
+        Node::And(v) => v,
+        other => std::slice::from_ref(other),
+    };
+    for x in conj {
+        let found = match x {
+            Node::Atom(a) => one(*a),
+            Node::And(_) => trigger_of(x, atoms, method_atoms),
+            _ => None,
+        };
+        match found {
+            Some(a) if method_atoms.contains(&a) => {
+                method.get_or_insert(a);
+            }
+            Some(a) => return Some(a),
+            None => {}
+        }
+    }
+    method
 }
 
 fn fingerprint(parts: &[&str]) -> u64 {
@@ -632,6 +667,7 @@ pub fn compile(sources: &[Source], base: &Path, opts: &CompileOptions) -> Result
         literals: HashMap::new(),
         regexes: HashMap::new(),
         pre_dedup: HashMap::new(),
+        ip_tests: vec![],
         lists: vec![],
         list_ids: HashMap::new(),
         objects: vec![],
@@ -1181,8 +1217,12 @@ pub fn compile(sources: &[Source], base: &Path, opts: &CompileOptions) -> Result
     }
 
     let mut rules: Vec<Rule> = order.into_iter().map(|i| pending[i].rule.clone()).collect();
+    let method_atoms: BTreeSet<u32> = match b.field_slots.get(&Field::Method) {
+        Some(&slot) => b.literals.get(&(slot, false)).into_iter().flatten().map(|(_, a, _)| *a).collect(),
+        None => BTreeSet::new(),
+    };
     for r in &mut rules {
-        r.trigger = trigger_of(&r.when, &b.atoms);
+        r.trigger = trigger_of(&r.when, &b.atoms, &method_atoms);
     }
     finish(b, rules, sources)
 }
@@ -1254,6 +1294,8 @@ fn finish(b: Builder, rules: Vec<Rule>, sources: &[Source]) -> Result<RuleSet, C
             .map_err(|e| err(format!("building the regex set: {e}")))?;
         regex_matchers.push(RegexMatcher { slot, lower, set, atoms: pats.iter().map(|(_, a)| *a).collect() });
     }
+    let num_index = num_index(&b.atoms);
+    let ip_index = ip_index(&b.ip_tests);
     let host_counters = b.objects.iter().filter(|o| o.scope.is_shared() && matches!(o.kind, ObjKind::Counter { .. })).count();
     let host_distincts = b.objects.iter().filter(|o| o.scope.is_shared() && matches!(o.kind, ObjKind::Distinct { .. })).count();
     Ok(RuleSet {
@@ -1266,6 +1308,8 @@ fn finish(b: Builder, rules: Vec<Rule>, sources: &[Source]) -> Result<RuleSet, C
         atoms: b.atoms,
         literal_matchers,
         regex_matchers,
+        num_index,
+        ip_index,
         always,
         member,
         triggers,
@@ -1273,4 +1317,90 @@ fn finish(b: Builder, rules: Vec<Rule>, sources: &[Source]) -> Result<RuleSet, C
         host_counters,
         host_distincts,
     })
+}
+
+/// The numeric index: every ordered comparison of a field with a constant, by (field, wrap).
+fn num_index(atoms: &[Atom]) -> Vec<NumIndex> {
+    let mut out: Vec<NumIndex> = Vec::new();
+    for (a, atom) in atoms.iter().enumerate() {
+        let Atom::Num { slot, wrap, op, value } = *atom else { continue };
+        let a = a as u32;
+        let i = match out.iter().position(|g| g.slot == slot && g.wrap == wrap) {
+            Some(i) => i,
+            None => {
+                out.push(NumIndex { slot, wrap, gt: vec![], lt: vec![], eq: vec![] });
+                out.len() - 1
+            }
+        };
+        let g = &mut out[i];
+        // v >= c is v > c - 1 and v <= c is v < c + 1 (saturating: no i64 is above i64::MAX).
+        match op {
+            CmpOp::Gt => g.gt.push((value, a)),
+            CmpOp::Ge => g.gt.push((value.saturating_sub(1), a)),
+            CmpOp::Lt => g.lt.push((value, a)),
+            CmpOp::Le if value == i64::MAX => g.gt.push((i64::MIN, a)),
+            CmpOp::Le => g.lt.push((value + 1, a)),
+            CmpOp::Eq => g.eq.push((value, a)),
+            _ => {}
+        }
+    }
+    for g in &mut out {
+        g.gt.sort_unstable();
+        g.lt.sort_unstable();
+        g.eq.sort_unstable();
+    }
+    out
+}
+
+/// The address index: every address test of a field, by field, family and prefix length.
+fn ip_index(tests: &[(Slot, std::net::IpAddr, u8, u32)]) -> Vec<IpIndex> {
+    use std::net::IpAddr;
+    let mut out: Vec<IpIndex> = Vec::new();
+    for &(slot, ip, len, atom) in tests {
+        let i = match out.iter().position(|g| g.slot == slot) {
+            Some(i) => i,
+            None => {
+                out.push(IpIndex { slot, ..IpIndex::default() });
+                out.len() - 1
+            }
+        };
+        let g = &mut out[i];
+        match ip {
+            IpAddr::V4(a) => {
+                let len = len.min(32);
+                let net = u32::from(a) & mask4(len);
+                match g.v4.iter_mut().find(|(l, _)| *l == len) {
+                    Some((_, v)) => v.push((net, atom)),
+                    None => g.v4.push((len, vec![(net, atom)])),
+                }
+            }
+            IpAddr::V6(a) => {
+                let len = len.min(128);
+                let net = u128::from(a) & mask6(len);
+                match g.v6.iter_mut().find(|(l, _)| *l == len) {
+                    Some((_, v)) => v.push((net, atom)),
+                    None => g.v6.push((len, vec![(net, atom)])),
+                }
+            }
+        }
+    }
+    for g in &mut out {
+        for (_, v) in g.v4.iter_mut() {
+            v.sort_unstable();
+        }
+        for (_, v) in g.v6.iter_mut() {
+            v.sort_unstable();
+        }
+    }
+    out
+}
+
+/// The IPv4 netmask of a prefix length (0..=32).
+pub(crate) fn mask4(len: u8) -> u32 {
+    if len == 0 { 0 } else { u32::MAX << (32 - len.min(32) as u32) }
+}
+
+/// The IPv6 netmask of a prefix length (0..=128).
+pub(crate) fn mask6(len: u8) -> u128 {
+    if len == 0 { 0 } else { u128::MAX << (128 - len.min(128) as u32) }
 }

@@ -2,10 +2,13 @@
 //!
 //! Per message, in this order:
 //! 1. every literal of every rule is searched for with one Aho-Corasick pass per field, and
-//!    every regex with one `RegexSet` pass per field, giving the set of string tests that hold;
+//!    every regex with one `RegexSet` pass per field; every numeric comparison of a field with
+//!    a constant is answered by binary search in the field's sorted constants, and every
+//!    address test by lookups per prefix length: this gives the set of field tests that hold;
 //! 2. candidate rules are the rules of the message's method bucket that have no trigger, plus
-//!    those whose trigger test matched in step 1 (a rule whose condition requires a literal
-//!    that is not in the message is never looked at);
+//!    those whose trigger test held in step 1 (a rule whose condition requires a literal
+//!    that is not in the message, or a length the message does not reach, is never looked
+//!    at; a method test is a trigger only for rules with no other);
 //! 3. candidates run in schedule order; object updates apply as rules fire; the first
 //!    terminal action decides.
 //!
@@ -14,6 +17,7 @@
 
 use super::expr::{CmpOp, Wrap};
 use super::fields::{MsgCtx, Value};
+use super::compile::{mask4, mask6};
 use super::model::*;
 use super::objects::{self, ObjectStore, ScopeKeys};
 use crate::hosttable::HostTable;
@@ -310,6 +314,55 @@ impl Evaluator {
             }
         }
         self.lower = lower;
+        for g in &rs.num_index {
+            let Some(v) = self.numeric(rs, ctx, g.slot, g.wrap) else { continue };
+            // gt: c < v holds, a prefix; lt: v < c holds, a suffix; eq: c == v, a run.
+            let end = g.gt.partition_point(|&(c, _)| c < v);
+            for &(_, atom) in &g.gt[..end] {
+                self.mark(rs, atom, member);
+            }
+            let start = g.lt.partition_point(|&(c, _)| c <= v);
+            for &(_, atom) in &g.lt[start..] {
+                self.mark(rs, atom, member);
+            }
+            let start = g.eq.partition_point(|&(c, _)| c < v);
+            for &(c, atom) in &g.eq[start..] {
+                if c != v {
+                    break;
+                }
+                self.mark(rs, atom, member);
+            }
+        }
+        for g in &rs.ip_index {
+            let Value::Ip(ip) = self.value(rs, ctx, g.slot) else { continue };
+            // As `IpRanges::contains`: IPv4-mapped IPv6 addresses are looked up as IPv4.
+            let v4 = match ip {
+                std::net::IpAddr::V4(a) => Some(u32::from(a)),
+                std::net::IpAddr::V6(a) => a.to_ipv4_mapped().map(u32::from),
+            };
+            match (v4, ip) {
+                (Some(a), _) => {
+                    for (len, nets) in &g.v4 {
+                        let net = a & mask4(*len);
+                        let start = nets.partition_point(|&(n, _)| n < net);
+                        for &(_, atom) in nets[start..].iter().take_while(|(n, _)| *n == net) {
+                            self.mark(rs, atom, member);
+                        }
+                    }
+                }
+                (None, std::net::IpAddr::V6(a)) => {
+                    let a = u128::from(a);
+                    for (len, nets) in &g.v6 {
+                        let net = a & mask6(*len);
+                        let start = nets.partition_point(|&(n, _)| n < net);
+                        for &(_, atom) in nets[start..].iter().take_while(|(n, _)| *n == net) {
+                            self.mark(rs, atom, member);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
 
         let mut decision = None;
         for w in 0..self.cand.len() {

@@ -282,6 +282,33 @@ pub struct RegexMatcher {
     pub atoms: Vec<u32>,
 }
 
+/// Every ordered comparison of one field (or its length or count) with a constant: the
+/// field is read once per message and the comparisons that hold are found by binary search.
+#[derive(Clone, Debug)]
+pub struct NumIndex {
+    /// The field.
+    pub slot: Slot,
+    /// `None`, `Len` or `Count`.
+    pub wrap: Wrap,
+    /// (c, atom), sorted: the atom holds when the value is greater than c.
+    pub gt: Vec<(i64, u32)>,
+    /// (c, atom), sorted: the atom holds when the value is less than c.
+    pub lt: Vec<(i64, u32)>,
+    /// (c, atom), sorted: the atom holds when the value equals c.
+    pub eq: Vec<(i64, u32)>,
+}
+
+/// Every address test of one field (`ip.src == "198.51.100.7"`, `== "2001:db8::/48"`).
+#[derive(Clone, Debug, Default)]
+pub struct IpIndex {
+    /// The field.
+    pub slot: Slot,
+    /// Per IPv4 prefix length: (network, atom), sorted.
+    pub v4: Vec<(u8, Vec<(u32, u32)>)>,
+    /// Per IPv6 prefix length: (network, atom), sorted.
+    pub v6: Vec<(u8, Vec<(u128, u32)>)>,
+}
+
 /// A definition or a rule, compiled.
 #[derive(Clone, Debug)]
 pub struct Rule {
@@ -323,7 +350,8 @@ pub struct Rule {
     pub responses_only: bool,
     /// Requests only.
     pub requests_only: bool,
-    /// A pre-matched atom that must hold for the rule to hold (the trigger), if any.
+    /// An atom answered before rules run (a string test, or a numeric or address test of a
+    /// field) that must hold for the rule to hold (the trigger), if any.
     pub trigger: Option<u32>,
 }
 
@@ -353,6 +381,10 @@ pub struct RuleSet {
     pub literal_matchers: Vec<LiteralMatcher>,
     /// Regex sets.
     pub regex_matchers: Vec<RegexMatcher>,
+    /// Numeric comparisons, by field.
+    pub num_index: Vec<NumIndex>,
+    /// Address tests, by field.
+    pub ip_index: Vec<IpIndex>,
     /// Per bucket: bitset of rules evaluated whatever matched (no trigger).
     pub always: Vec<Vec<u64>>,
     /// Per bucket: bitset of rules that belong to it.
@@ -380,6 +412,8 @@ impl RuleSet {
             atoms: vec![],
             literal_matchers: vec![],
             regex_matchers: vec![],
+            num_index: vec![],
+            ip_index: vec![],
             always: vec![vec![]; BUCKETS],
             member: vec![vec![]; BUCKETS],
             triggers: vec![],
