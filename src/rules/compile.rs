@@ -612,11 +612,12 @@ fn method_constraint(e: &Expr) -> (Option<Vec<Method>>, bool, bool) {
 
 /// True for atoms the evaluator answers before rules run: string tests (literal automata,
 /// regex sets), ordered comparisons of fields (numeric index) and address tests (address
-/// index). Comparisons of objects are not: rules update objects as they fire.
+/// index), comparisons of objects (object index: read before rules run and again whenever a
+/// rule updates the object).
 fn pre_answered(a: &Atom) -> bool {
     match a {
         Atom::Pre | Atom::Ip { .. } => true,
-        Atom::Num { op, .. } => matches!(op, CmpOp::Gt | CmpOp::Ge | CmpOp::Lt | CmpOp::Le | CmpOp::Eq),
+        Atom::Num { op, .. } | Atom::ObjNum { op, .. } => matches!(op, CmpOp::Gt | CmpOp::Ge | CmpOp::Lt | CmpOp::Le | CmpOp::Eq),
         _ => false,
     }
 }
@@ -1296,6 +1297,7 @@ fn finish(b: Builder, rules: Vec<Rule>, sources: &[Source]) -> Result<RuleSet, C
     }
     let num_index = num_index(&b.atoms);
     let ip_index = ip_index(&b.ip_tests);
+    let obj_index = obj_index(&b.atoms, &rules, &member);
     let host_counters = b.objects.iter().filter(|o| o.scope.is_shared() && matches!(o.kind, ObjKind::Counter { .. })).count();
     let host_distincts = b.objects.iter().filter(|o| o.scope.is_shared() && matches!(o.kind, ObjKind::Distinct { .. })).count();
     Ok(RuleSet {
@@ -1310,6 +1312,7 @@ fn finish(b: Builder, rules: Vec<Rule>, sources: &[Source]) -> Result<RuleSet, C
         regex_matchers,
         num_index,
         ip_index,
+        obj_index,
         always,
         member,
         triggers,
@@ -1324,30 +1327,48 @@ fn num_index(atoms: &[Atom]) -> Vec<NumIndex> {
     let mut out: Vec<NumIndex> = Vec::new();
     for (a, atom) in atoms.iter().enumerate() {
         let Atom::Num { slot, wrap, op, value } = *atom else { continue };
-        let a = a as u32;
         let i = match out.iter().position(|g| g.slot == slot && g.wrap == wrap) {
             Some(i) => i,
             None => {
-                out.push(NumIndex { slot, wrap, gt: vec![], lt: vec![], eq: vec![] });
+                out.push(NumIndex { slot, wrap, tests: Thresholds::default() });
                 out.len() - 1
             }
         };
-        let g = &mut out[i];
-        // v >= c is v > c - 1 and v <= c is v < c + 1 (saturating: no i64 is above i64::MAX).
-        match op {
-            CmpOp::Gt => g.gt.push((value, a)),
-            CmpOp::Ge => g.gt.push((value.saturating_sub(1), a)),
-            CmpOp::Lt => g.lt.push((value, a)),
-            CmpOp::Le if value == i64::MAX => g.gt.push((i64::MIN, a)),
-            CmpOp::Le => g.lt.push((value + 1, a)),
-            CmpOp::Eq => g.eq.push((value, a)),
-            _ => {}
+        out[i].tests.push(op, value, a as u32);
+    }
+    out.retain(|g| !(g.tests.gt.is_empty() && g.tests.lt.is_empty() && g.tests.eq.is_empty()));
+    for g in &mut out {
+        g.tests.sort();
+    }
+    out
+}
+
+/// The object index: every comparison of an object that triggers a rule, by object.
+fn obj_index(atoms: &[Atom], rules: &[Rule], member: &[Vec<u64>]) -> Vec<ObjIndex> {
+    let mut out: Vec<ObjIndex> = Vec::new();
+    for (i, r) in rules.iter().enumerate() {
+        let Some(t) = r.trigger else { continue };
+        let Atom::ObjNum { object, op, value } = atoms[t as usize] else { continue };
+        let g = match out.iter().position(|g| g.object == object) {
+            Some(g) => g,
+            None => {
+                out.push(ObjIndex { object, buckets: 0, tests: Thresholds::default() });
+                out.len() - 1
+            }
+        };
+        let g = &mut out[g];
+        let dup = g.tests.gt.iter().chain(&g.tests.lt).chain(&g.tests.eq).any(|&(_, a)| a == t);
+        if !dup {
+            g.tests.push(op, value, t);
+        }
+        for (k, m) in member.iter().enumerate() {
+            if m[i / 64] & (1 << (i % 64)) != 0 {
+                g.buckets |= 1 << k;
+            }
         }
     }
     for g in &mut out {
-        g.gt.sort_unstable();
-        g.lt.sort_unstable();
-        g.eq.sort_unstable();
+        g.tests.sort();
     }
     out
 }
