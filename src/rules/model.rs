@@ -321,9 +321,19 @@ impl Thresholds {
     /// The atoms that hold for value `v` (`Ge i64::MIN` and `Le i64::MAX` are off by one at
     /// the extreme value, which no field or object takes).
     pub fn holding(&self, v: i64) -> impl Iterator<Item = u32> + '_ {
-        let gt = &self.gt[..self.gt.partition_point(|&(c, _)| c < v)];
-        let lt = &self.lt[self.lt.partition_point(|&(c, _)| c <= v)..];
-        let eq = &self.eq[self.eq.partition_point(|&(c, _)| c < v)..];
+        // Usually nothing holds (thresholds are far from ordinary values): say so in O(1).
+        let gt = match self.gt.first() {
+            Some(&(c, _)) if c < v => &self.gt[..self.gt.partition_point(|&(c, _)| c < v)],
+            _ => &[],
+        };
+        let lt = match self.lt.last() {
+            Some(&(c, _)) if c > v => &self.lt[self.lt.partition_point(|&(c, _)| c <= v)..],
+            _ => &[],
+        };
+        let eq = match (self.eq.first(), self.eq.last()) {
+            (Some(&(lo, _)), Some(&(hi, _))) if lo <= v && v <= hi => &self.eq[self.eq.partition_point(|&(c, _)| c < v)..],
+            _ => &[],
+        };
         gt.iter().chain(lt).map(|&(_, a)| a).chain(eq.iter().take_while(move |&&(c, _)| c == v).map(|&(_, a)| a))
     }
 }
