@@ -702,6 +702,10 @@ pub fn compile(sources: &[Source], base: &Path, opts: &CompileOptions) -> Result
         }
     }
 
+    // Line numbers of ids, by binary search (a scan from the start of the file per id would
+    // make large generated files quadratic to compile).
+    let newlines: Vec<Vec<usize>> = sources.iter().map(|s| memchr::memchr_iter(b'\n', s.text.as_bytes()).collect()).collect();
+
     // Pass 1: ids of lists, objects and events across all files, so order of files does not
     // matter for references (the schedule decides evaluation order).
     let mut seen_ids: HashMap<String, (PathBuf, usize)> = HashMap::new();
@@ -718,7 +722,7 @@ pub fn compile(sources: &[Source], base: &Path, opts: &CompileOptions) -> Result
                 cx.err(id.span(), Some(name), Some("id"), format!("duplicate id: already used at {}:{line}", file.display()));
                 return false;
             }
-            let (line, _) = line_col(&src.text, id.span().start);
+            let line = line_at(&newlines[si], id.span().start);
             seen_ids.insert(name.clone(), (src.path.clone(), line));
             true
         };
@@ -786,7 +790,7 @@ pub fn compile(sources: &[Source], base: &Path, opts: &CompileOptions) -> Result
             all_errors.append(&mut cx.errors);
             continue;
         }
-        let (line, _) = line_col(&src.text, o.id.span().start);
+        let line = line_at(&newlines[si], o.id.span().start);
         seen_ids.insert(id.clone(), (src.path.clone(), line));
         let parent = match id.rsplit_once('.') {
             Some((p, _)) => match b.object_ids.get(p) {
@@ -986,7 +990,7 @@ pub fn compile(sources: &[Source], base: &Path, opts: &CompileOptions) -> Result
         for d in &f.definition {
             let d = d.get_ref();
             let id = d.id.get_ref();
-            let (line, _) = line_col(&src.text, d.id.span().start);
+            let line = line_at(&newlines[si], d.id.span().start);
             if let Some((file, l)) = seen_ids.get(id) {
                 cx.err(d.id.span(), Some(id), Some("id"), format!("duplicate id: already used at {}:{l}", file.display()));
                 continue;
@@ -1019,7 +1023,7 @@ pub fn compile(sources: &[Source], base: &Path, opts: &CompileOptions) -> Result
         for r in &f.rule {
             let r = r.get_ref();
             let id = r.id.get_ref();
-            let (line, _) = line_col(&src.text, r.id.span().start);
+            let line = line_at(&newlines[si], r.id.span().start);
             if let Some((file, l)) = seen_ids.get(id) {
                 cx.err(r.id.span(), Some(id), Some("id"), format!("duplicate id: already used at {}:{l}", file.display()));
                 continue;
@@ -1424,4 +1428,10 @@ pub(crate) fn mask4(len: u8) -> u32 {
 /// The IPv6 netmask of a prefix length (0..=128).
 pub(crate) fn mask6(len: u8) -> u128 {
     if len == 0 { 0 } else { u128::MAX << (128 - len.min(128) as u32) }
+}
+
+/// The 1-based line of byte `offset`, given the offsets of the text's newlines (as
+/// `config::line_col`).
+fn line_at(newlines: &[usize], offset: usize) -> usize {
+    newlines.partition_point(|&p| p < offset) + 1
 }
