@@ -268,6 +268,8 @@ struct Builder {
     regexes: HashMap<(Slot, bool), Vec<(String, u32)>>,
     /// Dedup of identical tests.
     pre_dedup: HashMap<(Slot, bool, Vec<u8>, u8), u32>,
+    /// Address tests of fields: (slot, network, prefix length, atom), for the address index.
+    ip_tests: Vec<(Slot, std::net::IpAddr, u8, u32)>,
     lists: Vec<List>,
     list_ids: HashMap<String, u32>,
     objects: Vec<Object>,
@@ -498,7 +500,9 @@ impl ExprCx<'_, '_> {
                 return self.dud();
             };
             let slot = self.b.slot(f, name);
-            let a = Node::Atom(self.b.atom(Atom::Ip { slot, nets: lists::IpRanges::new(&[net]) }));
+            let atom = self.b.atom(Atom::Ip { slot, nets: lists::IpRanges::new(&[net]) });
+            self.b.ip_tests.push((slot, net.0, net.1, atom));
+            let a = Node::Atom(atom);
             return match op {
                 CmpOp::Eq => a,
                 CmpOp::Ne => Node::Not(Box::new(a)),
@@ -606,13 +610,45 @@ fn method_constraint(e: &Expr) -> (Option<Vec<Method>>, bool, bool) {
     (methods, responses, requests)
 }
 
-/// A pre-matched atom that must hold for the whole condition to hold.
-fn trigger_of(n: &Node, atoms: &[Atom]) -> Option<u32> {
-    match n {
-        Node::Atom(a) if matches!(atoms[*a as usize], Atom::Pre) => Some(*a),
-        Node::And(v) => v.iter().find_map(|x| trigger_of(x, atoms)),
-        _ => None,
+/// True for atoms the evaluator answers before rules run: string tests (literal automata,
+/// regex sets), ordered comparisons of fields (numeric index) and address tests (address
+/// index), comparisons of objects (object index: read before rules run and again whenever a
+/// rule updates the object).
+fn pre_answered(a: &Atom) -> bool {
+    match a {
+        Atom::Pre | Atom::Ip { .. } => true,
+        Atom::Num { op, .. } | Atom::ObjNum { op, .. } => matches!(op, CmpOp::Gt | CmpOp::Ge | CmpOp::Lt | CmpOp::Le | CmpOp::Eq),
+        _ => false,
     }
+}
+
+/// An atom answered before rules run that must hold for the whole condition to hold.
+///
+/// A method test (`sip.method == "INVITE"`) is the trigger only when there is no other:
+/// the method bucket already selects by method, so as a trigger it would make the rule a
+/// candidate for every message of the method, whatever else the rule asks for.
+fn trigger_of(n: &Node, atoms: &[Atom], method_atoms: &BTreeSet<u32>) -> Option<u32> {
+    let mut method = None;
+    let one = |a: u32| pre_answered(&atoms[a as usize]).then_some(a);
+    let conj: &[Node] = match n {
+        Node::And(v) => v,
+        other => std::slice::from_ref(other),
+    };
+    for x in conj {
+        let found = match x {
+            Node::Atom(a) => one(*a),
+            Node::And(_) => trigger_of(x, atoms, method_atoms),
+            _ => None,
+        };
+        match found {
+            Some(a) if method_atoms.contains(&a) => {
+                method.get_or_insert(a);
+            }
+            Some(a) => return Some(a),
+            None => {}
+        }
+    }
+    method
 }
 
 fn fingerprint(parts: &[&str]) -> u64 {
@@ -632,6 +668,7 @@ pub fn compile(sources: &[Source], base: &Path, opts: &CompileOptions) -> Result
         literals: HashMap::new(),
         regexes: HashMap::new(),
         pre_dedup: HashMap::new(),
+        ip_tests: vec![],
         lists: vec![],
         list_ids: HashMap::new(),
         objects: vec![],
@@ -665,6 +702,10 @@ pub fn compile(sources: &[Source], base: &Path, opts: &CompileOptions) -> Result
         }
     }
 
+    // Line numbers of ids, by binary search (a scan from the start of the file per id would
+    // make large generated files quadratic to compile).
+    let newlines: Vec<Vec<usize>> = sources.iter().map(|s| memchr::memchr_iter(b'\n', s.text.as_bytes()).collect()).collect();
+
     // Pass 1: ids of lists, objects and events across all files, so order of files does not
     // matter for references (the schedule decides evaluation order).
     let mut seen_ids: HashMap<String, (PathBuf, usize)> = HashMap::new();
@@ -681,7 +722,7 @@ pub fn compile(sources: &[Source], base: &Path, opts: &CompileOptions) -> Result
                 cx.err(id.span(), Some(name), Some("id"), format!("duplicate id: already used at {}:{line}", file.display()));
                 return false;
             }
-            let (line, _) = line_col(&src.text, id.span().start);
+            let line = line_at(&newlines[si], id.span().start);
             seen_ids.insert(name.clone(), (src.path.clone(), line));
             true
         };
@@ -749,7 +790,7 @@ pub fn compile(sources: &[Source], base: &Path, opts: &CompileOptions) -> Result
             all_errors.append(&mut cx.errors);
             continue;
         }
-        let (line, _) = line_col(&src.text, o.id.span().start);
+        let line = line_at(&newlines[si], o.id.span().start);
         seen_ids.insert(id.clone(), (src.path.clone(), line));
         let parent = match id.rsplit_once('.') {
             Some((p, _)) => match b.object_ids.get(p) {
@@ -949,7 +990,7 @@ pub fn compile(sources: &[Source], base: &Path, opts: &CompileOptions) -> Result
         for d in &f.definition {
             let d = d.get_ref();
             let id = d.id.get_ref();
-            let (line, _) = line_col(&src.text, d.id.span().start);
+            let line = line_at(&newlines[si], d.id.span().start);
             if let Some((file, l)) = seen_ids.get(id) {
                 cx.err(d.id.span(), Some(id), Some("id"), format!("duplicate id: already used at {}:{l}", file.display()));
                 continue;
@@ -982,7 +1023,7 @@ pub fn compile(sources: &[Source], base: &Path, opts: &CompileOptions) -> Result
         for r in &f.rule {
             let r = r.get_ref();
             let id = r.id.get_ref();
-            let (line, _) = line_col(&src.text, r.id.span().start);
+            let line = line_at(&newlines[si], r.id.span().start);
             if let Some((file, l)) = seen_ids.get(id) {
                 cx.err(r.id.span(), Some(id), Some("id"), format!("duplicate id: already used at {}:{l}", file.display()));
                 continue;
@@ -1181,8 +1222,12 @@ pub fn compile(sources: &[Source], base: &Path, opts: &CompileOptions) -> Result
     }
 
     let mut rules: Vec<Rule> = order.into_iter().map(|i| pending[i].rule.clone()).collect();
+    let method_atoms: BTreeSet<u32> = match b.field_slots.get(&Field::Method) {
+        Some(&slot) => b.literals.get(&(slot, false)).into_iter().flatten().map(|(_, a, _)| *a).collect(),
+        None => BTreeSet::new(),
+    };
     for r in &mut rules {
-        r.trigger = trigger_of(&r.when, &b.atoms);
+        r.trigger = trigger_of(&r.when, &b.atoms, &method_atoms);
     }
     finish(b, rules, sources)
 }
@@ -1254,6 +1299,9 @@ fn finish(b: Builder, rules: Vec<Rule>, sources: &[Source]) -> Result<RuleSet, C
             .map_err(|e| err(format!("building the regex set: {e}")))?;
         regex_matchers.push(RegexMatcher { slot, lower, set, atoms: pats.iter().map(|(_, a)| *a).collect() });
     }
+    let num_index = num_index(&b.atoms);
+    let ip_index = ip_index(&b.ip_tests);
+    let obj_index = obj_index(&b.atoms, &rules, &member);
     let host_counters = b.objects.iter().filter(|o| o.scope.is_shared() && matches!(o.kind, ObjKind::Counter { .. })).count();
     let host_distincts = b.objects.iter().filter(|o| o.scope.is_shared() && matches!(o.kind, ObjKind::Distinct { .. })).count();
     Ok(RuleSet {
@@ -1266,6 +1314,9 @@ fn finish(b: Builder, rules: Vec<Rule>, sources: &[Source]) -> Result<RuleSet, C
         atoms: b.atoms,
         literal_matchers,
         regex_matchers,
+        num_index,
+        ip_index,
+        obj_index,
         always,
         member,
         triggers,
@@ -1273,4 +1324,114 @@ fn finish(b: Builder, rules: Vec<Rule>, sources: &[Source]) -> Result<RuleSet, C
         host_counters,
         host_distincts,
     })
+}
+
+/// The numeric index: every ordered comparison of a field with a constant, by (field, wrap).
+fn num_index(atoms: &[Atom]) -> Vec<NumIndex> {
+    let mut out: Vec<NumIndex> = Vec::new();
+    for (a, atom) in atoms.iter().enumerate() {
+        let Atom::Num { slot, wrap, op, value } = *atom else { continue };
+        let i = match out.iter().position(|g| g.slot == slot && g.wrap == wrap) {
+            Some(i) => i,
+            None => {
+                out.push(NumIndex { slot, wrap, tests: Thresholds::default() });
+                out.len() - 1
+            }
+        };
+        out[i].tests.push(op, value, a as u32);
+    }
+    out.retain(|g| !(g.tests.gt.is_empty() && g.tests.lt.is_empty() && g.tests.eq.is_empty()));
+    for g in &mut out {
+        g.tests.sort();
+    }
+    out
+}
+
+/// The object index: every comparison of an object that triggers a rule, by object.
+fn obj_index(atoms: &[Atom], rules: &[Rule], member: &[Vec<u64>]) -> Vec<ObjIndex> {
+    let mut out: Vec<ObjIndex> = Vec::new();
+    for (i, r) in rules.iter().enumerate() {
+        let Some(t) = r.trigger else { continue };
+        let Atom::ObjNum { object, op, value } = atoms[t as usize] else { continue };
+        let g = match out.iter().position(|g| g.object == object) {
+            Some(g) => g,
+            None => {
+                out.push(ObjIndex { object, buckets: 0, tests: Thresholds::default() });
+                out.len() - 1
+            }
+        };
+        let g = &mut out[g];
+        let dup = g.tests.gt.iter().chain(&g.tests.lt).chain(&g.tests.eq).any(|&(_, a)| a == t);
+        if !dup {
+            g.tests.push(op, value, t);
+        }
+        for (k, m) in member.iter().enumerate() {
+            if m[i / 64] & (1 << (i % 64)) != 0 {
+                g.buckets |= 1 << k;
+            }
+        }
+    }
+    for g in &mut out {
+        g.tests.sort();
+    }
+    out
+}
+
+/// The address index: every address test of a field, by field, family and prefix length.
+fn ip_index(tests: &[(Slot, std::net::IpAddr, u8, u32)]) -> Vec<IpIndex> {
+    use std::net::IpAddr;
+    let mut out: Vec<IpIndex> = Vec::new();
+    for &(slot, ip, len, atom) in tests {
+        let i = match out.iter().position(|g| g.slot == slot) {
+            Some(i) => i,
+            None => {
+                out.push(IpIndex { slot, ..IpIndex::default() });
+                out.len() - 1
+            }
+        };
+        let g = &mut out[i];
+        match ip {
+            IpAddr::V4(a) => {
+                let len = len.min(32);
+                let net = u32::from(a) & mask4(len);
+                match g.v4.iter_mut().find(|(l, _)| *l == len) {
+                    Some((_, v)) => v.push((net, atom)),
+                    None => g.v4.push((len, vec![(net, atom)])),
+                }
+            }
+            IpAddr::V6(a) => {
+                let len = len.min(128);
+                let net = u128::from(a) & mask6(len);
+                match g.v6.iter_mut().find(|(l, _)| *l == len) {
+                    Some((_, v)) => v.push((net, atom)),
+                    None => g.v6.push((len, vec![(net, atom)])),
+                }
+            }
+        }
+    }
+    for g in &mut out {
+        for (_, v) in g.v4.iter_mut() {
+            v.sort_unstable();
+        }
+        for (_, v) in g.v6.iter_mut() {
+            v.sort_unstable();
+        }
+    }
+    out
+}
+
+/// The IPv4 netmask of a prefix length (0..=32).
+pub(crate) fn mask4(len: u8) -> u32 {
+    if len == 0 { 0 } else { u32::MAX << (32 - len.min(32) as u32) }
+}
+
+/// The IPv6 netmask of a prefix length (0..=128).
+pub(crate) fn mask6(len: u8) -> u128 {
+    if len == 0 { 0 } else { u128::MAX << (128 - len.min(128) as u32) }
+}
+
+/// The 1-based line of byte `offset`, given the offsets of the text's newlines (as
+/// `config::line_col`).
+fn line_at(newlines: &[usize], offset: usize) -> usize {
+    newlines.partition_point(|&p| p < offset) + 1
 }

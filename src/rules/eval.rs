@@ -2,18 +2,24 @@
 //!
 //! Per message, in this order:
 //! 1. every literal of every rule is searched for with one Aho-Corasick pass per field, and
-//!    every regex with one `RegexSet` pass per field, giving the set of string tests that hold;
+//!    every regex with one `RegexSet` pass per field; every numeric comparison of a field with
+//!    a constant is answered by binary search in the field's sorted constants, every address
+//!    test by lookups per prefix length, and every comparison of an object that triggers a
+//!    rule by reading the object once: this gives the set of tests that hold;
 //! 2. candidate rules are the rules of the message's method bucket that have no trigger, plus
-//!    those whose trigger test matched in step 1 (a rule whose condition requires a literal
-//!    that is not in the message is never looked at);
-//! 3. candidates run in schedule order; object updates apply as rules fire; the first
-//!    terminal action decides.
+//!    those whose trigger test held in step 1 (a rule whose condition requires a literal
+//!    that is not in the message, or a length the message does not reach, is never looked
+//!    at; a method test is a trigger only for rules with no other);
+//! 3. candidates run in schedule order; object updates apply as rules fire (and the objects
+//!    a firing rule updated are read again, which may add later rules as candidates); the
+//!    first terminal action decides.
 //!
 //! So the cost per message grows with the bytes of the fields read and with the rules that
 //! can actually match, not with the number of rules loaded.
 
 use super::expr::{CmpOp, Wrap};
 use super::fields::{MsgCtx, Value};
+use super::compile::{mask4, mask6};
 use super::model::*;
 use super::objects::{self, ObjectStore, ScopeKeys};
 use crate::hosttable::HostTable;
@@ -180,6 +186,29 @@ impl Evaluator {
         env.objects.value_hash(&v, p.normalize)
     }
 
+    /// A counter's value, a container's entry count or a distinct estimate.
+    fn object_value(&mut self, rs: &RuleSet, ctx: &MsgCtx<'_, '_>, env: &mut Env<'_>, object: u32) -> i64 {
+        let obj = &rs.objects[object as usize];
+        if obj.scope.is_shared() {
+            let kv = self.key_value(rs, ctx, env, obj);
+            objects::host_value(env.hosts, obj, &env.keys, kv, env.now) as i64
+        } else {
+            let pv = self.parent_value(rs, ctx, env, obj);
+            match obj.kind {
+                ObjKind::Counter { .. } => env.objects.counter(obj, &env.keys, pv, env.now) as i64,
+                _ => env.objects.entries(obj, &env.keys, pv),
+            }
+        }
+    }
+
+    /// Reads an object of the object index and marks the comparisons that hold.
+    fn mark_object(&mut self, rs: &RuleSet, ctx: &MsgCtx<'_, '_>, env: &mut Env<'_>, g: &ObjIndex, member: &[u64]) {
+        let v = self.object_value(rs, ctx, env, g.object);
+        for atom in g.tests.holding(v) {
+            self.mark(rs, atom, member);
+        }
+    }
+
     fn atom(&mut self, rs: &RuleSet, ctx: &MsgCtx<'_, '_>, env: &mut Env<'_>, a: u32) -> bool {
         match &rs.atoms[a as usize] {
             Atom::Pre => bit(&self.pre, a as usize),
@@ -209,20 +238,7 @@ impl Evaluator {
                     None => false,
                 }
             }
-            Atom::ObjNum { object, op, value } => {
-                let obj = &rs.objects[*object as usize];
-                let n = if obj.scope.is_shared() {
-                    let kv = self.key_value(rs, ctx, env, obj);
-                    objects::host_value(env.hosts, obj, &env.keys, kv, env.now) as i64
-                } else {
-                    let pv = self.parent_value(rs, ctx, env, obj);
-                    match obj.kind {
-                        ObjKind::Counter { .. } => env.objects.counter(obj, &env.keys, pv, env.now) as i64,
-                        _ => env.objects.entries(obj, &env.keys, pv),
-                    }
-                };
-                cmp(n, *op, *value)
-            }
+            Atom::ObjNum { object, op, value } => cmp(self.object_value(rs, ctx, env, *object), *op, *value),
             Atom::Event(e) => bit(&self.events, *e as usize),
         }
     }
@@ -310,6 +326,48 @@ impl Evaluator {
             }
         }
         self.lower = lower;
+        for g in &rs.num_index {
+            let Some(v) = self.numeric(rs, ctx, g.slot, g.wrap) else { continue };
+            for atom in g.tests.holding(v) {
+                self.mark(rs, atom, member);
+            }
+        }
+        for g in &rs.ip_index {
+            let Value::Ip(ip) = self.value(rs, ctx, g.slot) else { continue };
+            // As `IpRanges::contains`: IPv4-mapped IPv6 addresses are looked up as IPv4.
+            let v4 = match ip {
+                std::net::IpAddr::V4(a) => Some(u32::from(a)),
+                std::net::IpAddr::V6(a) => a.to_ipv4_mapped().map(u32::from),
+            };
+            match (v4, ip) {
+                (Some(a), _) => {
+                    for (len, nets) in &g.v4 {
+                        let net = a & mask4(*len);
+                        let start = nets.partition_point(|&(n, _)| n < net);
+                        for &(_, atom) in nets[start..].iter().take_while(|(n, _)| *n == net) {
+                            self.mark(rs, atom, member);
+                        }
+                    }
+                }
+                (None, std::net::IpAddr::V6(a)) => {
+                    let a = u128::from(a);
+                    for (len, nets) in &g.v6 {
+                        let net = a & mask6(*len);
+                        let start = nets.partition_point(|&(n, _)| n < net);
+                        for &(_, atom) in nets[start..].iter().take_while(|(n, _)| *n == net) {
+                            self.mark(rs, atom, member);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+
+        for g in &rs.obj_index {
+            if g.buckets & (1 << b) != 0 {
+                self.mark_object(rs, ctx, env, g, member);
+            }
+        }
 
         let mut decision = None;
         for w in 0..self.cand.len() {
@@ -325,6 +383,17 @@ impl Evaluator {
                     set(&mut self.events, e as usize);
                 }
                 self.apply_updates(rs, ctx, env, r);
+                if !rs.obj_index.is_empty() && (!r.hold.is_empty() || !r.count.is_empty()) {
+                    // Rules reading what this one updated run after it: re-read, and pick
+                    // up the candidates added to the rest of this word.
+                    for &o in r.hold.iter().chain(&r.count) {
+                        if let Some(g) = rs.obj_index.iter().find(|g| g.object == o && g.buckets & (1 << b) != 0) {
+                            self.mark_object(rs, ctx, env, g, member);
+                        }
+                    }
+                    let rest = (!0u64).checked_shl((i % 64) as u32 + 1).unwrap_or(0);
+                    word |= self.cand[w] & rest;
+                }
                 self.fired.push(Fired { rule: i as u32, monitor: r.monitor });
                 if r.monitor {
                     continue;
@@ -370,5 +439,97 @@ impl Evaluator {
                 env.objects.count(obj, &env.keys, pv, env.now);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod index_tests {
+    //! The numeric, address and object indexes find exactly what evaluating every rule would.
+    use crate::config::EngineConfig;
+    use crate::engine::{Engine, Outcome};
+    use crate::fixtures::{self, CallParams};
+    use crate::hash::Keyer;
+    use crate::hosttable::{HostLimits, HostTable};
+    use crate::rules::compile::{compile, CompileOptions, Source};
+    use std::collections::BTreeSet;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    /// Fires of each message of `msgs` (REGISTERs from the default client) under `text`.
+    fn fired(text: &str, msgs: usize) -> Vec<BTreeSet<String>> {
+        let src = [Source { path: "t.toml".into(), text: text.to_string() }];
+        let rs = Arc::new(compile(&src, Path::new("."), &CompileOptions::standard()).unwrap_or_else(|e| panic!("{e}")));
+        let hosts = Arc::new(HostTable::new(HostLimits::default()));
+        let mut e = Engine::with_rules(EngineConfig::default(), Keyer::with_keys(1, 2), rs.clone(), hosts);
+        (0..msgs)
+            .map(|i| {
+                let p = CallParams::numbered(i as u32);
+                let f = fixtures::udp_frame(p.client_addr(), p.server_addr(), &fixtures::register(&p, 1));
+                match e.handle(1_000_000_000 + i as u64 * 1_000_000, &f, i as u64) {
+                    Outcome::Judged(j) => j.fired.iter().map(|f| rs.rules[f.rule as usize].id.clone()).collect(),
+                    Outcome::Held => panic!("held"),
+                }
+            })
+            .collect()
+    }
+
+    fn rule(id: &str, when: &str, extra: &str) -> String {
+        format!("[[rule]]\nid = \"{id}\"\nwhen = '{when}'\naction = \"log\"\n{extra}\n")
+    }
+
+    fn set(ids: &[&str]) -> BTreeSet<String> {
+        ids.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn numeric_and_address_comparisons_trigger_exactly_when_they_hold() {
+        // User-Agent "secsip-fixtures/0.1" (19 bytes), Max-Forwards 70, from 10.77.0.1.
+        let tests = [
+            ("ua-gt-5", "len(sip.ua) > 5", true),
+            ("ua-ge-19", "len(sip.ua) >= 19", true),
+            ("ua-ge-20", "len(sip.ua) >= 20", false),
+            ("ua-gt-19", "len(sip.ua) > 19", false),
+            ("ua-le-19", "len(sip.ua) <= 19", true),
+            ("ua-lt-19", "len(sip.ua) < 19", false),
+            ("ua-eq-19", "len(sip.ua) == 19", true),
+            ("ua-eq-18", "len(sip.ua) == 18", false),
+            ("mf-le-70", "sip.max_forwards <= 70", true),
+            ("mf-lt-70", "sip.max_forwards < 70", false),
+            ("mf-eq-70-register", "sip.method == \"REGISTER\" && sip.max_forwards == 70", true),
+            ("mf-eq-70-invite", "sip.method == \"INVITE\" && sip.max_forwards == 70", false),
+            ("mf-ne-70", "sip.max_forwards != 70", false),
+            ("mf-ne-71", "sip.max_forwards != 71", true),
+            ("via-count", "count(sip.via) == 1", true),
+            ("absent-len", "len(sip.headers.x-nothing) < 1", true),
+            ("src-net", "ip.src == \"10.77.0.0/16\"", true),
+            ("src-host", "ip.src == \"10.77.0.1\"", true),
+            ("src-other", "ip.src == \"10.77.0.2\"", false),
+            ("src-not-other", "ip.src != \"10.77.0.2\"", true),
+            ("dst-host", "ip.dst == \"10.77.0.2/32\" && len(sip.ua) > 3", true),
+            ("src-v6", "ip.src == \"fd77::/16\"", false),
+        ];
+        let text: String = tests.iter().map(|(id, w, _)| rule(id, w, "")).collect();
+        let want: BTreeSet<String> = tests.iter().filter(|t| t.2).map(|t| t.0.to_string()).collect();
+        assert_eq!(fired(&text, 1)[0], want);
+    }
+
+    #[test]
+    fn object_comparisons_see_updates_made_earlier_in_the_same_message() {
+        let mut text = String::from("[[object]]\nid = \"c\"\nscope = \"source\"\nkind = \"counter\"\ndecrement = 1\nperiod = \"1h\"\n\n");
+        text += &rule("count", "sip.method == \"REGISTER\"", "count = [\"c\"]");
+        // Same 64-rule word as the counting rule.
+        text += &rule("c-ge-1", "c >= 1", "");
+        text += &rule("c-eq-1", "c == 1", "");
+        text += &rule("c-gt-1", "c > 1", "");
+        text += &rule("c-lt-2", "sip.method == \"REGISTER\" && c < 2", "");
+        for i in 0..70 {
+            text += &rule(&format!("filler-{i}"), &format!("sip.ua == \"nope-{i}\""), "");
+        }
+        // A later word.
+        text += &rule("late-c-ge-2", "c >= 2", "");
+        text += &rule("late-c-eq-1", "c == 1", "");
+        let f = fired(&text, 2);
+        assert_eq!(f[0], set(&["count", "c-ge-1", "c-eq-1", "c-lt-2", "late-c-eq-1"]));
+        assert_eq!(f[1], set(&["count", "c-ge-1", "c-gt-1", "late-c-ge-2"]));
     }
 }

@@ -8,6 +8,7 @@ pub mod compile;
 pub mod eval;
 pub mod expr;
 pub mod fields;
+pub mod gen;
 pub mod import;
 pub mod lists;
 pub mod model;

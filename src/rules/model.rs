@@ -282,6 +282,99 @@ pub struct RegexMatcher {
     pub atoms: Vec<u32>,
 }
 
+/// Ordered comparisons of one value with constants, sorted so that the comparisons that
+/// hold for a value are found by binary search.
+#[derive(Clone, Debug, Default)]
+pub struct Thresholds {
+    /// (c, atom), sorted: the atom holds when the value is greater than c.
+    pub gt: Vec<(i64, u32)>,
+    /// (c, atom), sorted: the atom holds when the value is less than c.
+    pub lt: Vec<(i64, u32)>,
+    /// (c, atom), sorted: the atom holds when the value equals c.
+    pub eq: Vec<(i64, u32)>,
+}
+
+impl Thresholds {
+    /// Adds `value OP c` answered by `atom`; false (nothing added) for `!=` and non-comparisons.
+    pub fn push(&mut self, op: CmpOp, c: i64, atom: u32) -> bool {
+        // v >= c is v > c - 1 and v <= c is v < c + 1.
+        match op {
+            CmpOp::Gt => self.gt.push((c, atom)),
+            CmpOp::Ge if c == i64::MIN => self.lt.push((i64::MAX, atom)),
+            CmpOp::Ge => self.gt.push((c - 1, atom)),
+            CmpOp::Lt => self.lt.push((c, atom)),
+            CmpOp::Le if c == i64::MAX => self.gt.push((i64::MIN, atom)),
+            CmpOp::Le => self.lt.push((c + 1, atom)),
+            CmpOp::Eq => self.eq.push((c, atom)),
+            _ => return false,
+        }
+        true
+    }
+
+    /// Sorts; call once after the last push.
+    pub fn sort(&mut self) {
+        self.gt.sort_unstable();
+        self.lt.sort_unstable();
+        self.eq.sort_unstable();
+    }
+
+    /// The atoms that hold for value `v` (`Ge i64::MIN` and `Le i64::MAX` are off by one at
+    /// the extreme value, which no field or object takes).
+    pub fn holding(&self, v: i64) -> impl Iterator<Item = u32> + '_ {
+        // Usually nothing holds (thresholds are far from ordinary values): say so in O(1).
+        let gt = match self.gt.first() {
+            Some(&(c, _)) if c < v => &self.gt[..self.gt.partition_point(|&(c, _)| c < v)],
+            _ => &[],
+        };
+        let lt = match self.lt.last() {
+            Some(&(c, _)) if c > v => &self.lt[self.lt.partition_point(|&(c, _)| c <= v)..],
+            _ => &[],
+        };
+        let eq = match (self.eq.first(), self.eq.last()) {
+            (Some(&(lo, _)), Some(&(hi, _))) if lo <= v && v <= hi => &self.eq[self.eq.partition_point(|&(c, _)| c < v)..],
+            _ => &[],
+        };
+        gt.iter().chain(lt).map(|&(_, a)| a).chain(eq.iter().take_while(move |&&(c, _)| c == v).map(|&(_, a)| a))
+    }
+}
+
+/// Every ordered comparison of one field (or its length or count) with a constant: the
+/// field is read once per message.
+#[derive(Clone, Debug)]
+pub struct NumIndex {
+    /// The field.
+    pub slot: Slot,
+    /// `None`, `Len` or `Count`.
+    pub wrap: Wrap,
+    /// The comparisons.
+    pub tests: Thresholds,
+}
+
+/// Every comparison of one object's value (counter, entries, distinct estimate) with a
+/// constant. The value is read once per message before rules run, and again after each
+/// rule that updates the object, so the comparisons that trigger rules are always known.
+#[derive(Clone, Debug)]
+pub struct ObjIndex {
+    /// The object.
+    pub object: u32,
+    /// Bit k: a rule of bucket k has one of these comparisons as its trigger (the value is
+    /// read only for messages of those buckets).
+    pub buckets: u32,
+    /// The comparisons.
+    pub tests: Thresholds,
+}
+
+/// Every address test of one field (`ip.src == "198.51.100.7"`, `== "2001:db8::/48"`).
+#[derive(Clone, Debug, Default)]
+pub struct IpIndex {
+    /// The field.
+    pub slot: Slot,
+    /// Per IPv4 prefix length: (network, atom), sorted.
+    pub v4: Vec<(u8, Vec<(u32, u32)>)>,
+    /// Per IPv6 prefix length: (network, atom), sorted.
+    pub v6: Vec<(u8, Vec<(u128, u32)>)>,
+}
+
 /// A definition or a rule, compiled.
 #[derive(Clone, Debug)]
 pub struct Rule {
@@ -323,7 +416,8 @@ pub struct Rule {
     pub responses_only: bool,
     /// Requests only.
     pub requests_only: bool,
-    /// A pre-matched atom that must hold for the rule to hold (the trigger), if any.
+    /// An atom answered before rules run (a string test, or a numeric or address test of a
+    /// field) that must hold for the rule to hold (the trigger), if any.
     pub trigger: Option<u32>,
 }
 
@@ -353,6 +447,12 @@ pub struct RuleSet {
     pub literal_matchers: Vec<LiteralMatcher>,
     /// Regex sets.
     pub regex_matchers: Vec<RegexMatcher>,
+    /// Numeric comparisons, by field.
+    pub num_index: Vec<NumIndex>,
+    /// Address tests, by field.
+    pub ip_index: Vec<IpIndex>,
+    /// Comparisons of objects, by object.
+    pub obj_index: Vec<ObjIndex>,
     /// Per bucket: bitset of rules evaluated whatever matched (no trigger).
     pub always: Vec<Vec<u64>>,
     /// Per bucket: bitset of rules that belong to it.
@@ -380,6 +480,9 @@ impl RuleSet {
             atoms: vec![],
             literal_matchers: vec![],
             regex_matchers: vec![],
+            num_index: vec![],
+            ip_index: vec![],
+            obj_index: vec![],
             always: vec![vec![]; BUCKETS],
             member: vec![vec![]; BUCKETS],
             triggers: vec![],
