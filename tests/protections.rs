@@ -427,7 +427,8 @@ fn extension_enumeration_is_banned() {
         assert!(all_pass(&[s]));
         w.send(server(), scanner, &fixtures::not_found(&reg, "nf"));
     }
-    assert_eq!(banned_at, Some(11));
+    // The distinct count is an estimate keyed by a random secret: within one or two of exact.
+    assert!(banned_at.is_some_and(|n| (9..=13).contains(&n)), "banned at {banned_at:?}");
 }
 
 #[test]

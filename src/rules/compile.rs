@@ -256,6 +256,37 @@ struct PendingRule {
 /// A literal to find in a field: its bytes, its atom, where it must match.
 type Literal = (Vec<u8>, u32, Anchor);
 
+/// Takes `id` for this file and line, or reports it as malformed or already used elsewhere.
+fn claim_id(seen: &mut HashMap<String, (PathBuf, usize)>, cx: &mut Ctx<'_>, id: &Spanned<String>, line: usize, what: &str) -> bool {
+    let name = id.get_ref();
+    if name.is_empty() || !name.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.')) {
+        cx.err(id.span(), Some(name), Some("id"), format!("{what} ids use letters, digits, '_', '-' and '.'"));
+        return false;
+    }
+    if let Some((file, l)) = seen.get(name) {
+        cx.err(id.span(), Some(name), Some("id"), format!("duplicate id: already used at {}:{l}", file.display()));
+        return false;
+    }
+    seen.insert(name.clone(), (cx.src.path.clone(), line));
+    true
+}
+
+impl PendingRule {
+    fn new(rule: Rule, when_span: std::ops::Range<usize>, src: usize) -> PendingRule {
+        PendingRule {
+            rule,
+            expr: Expr::And(vec![]),
+            when_span,
+            src,
+            reads_objects: BTreeSet::new(),
+            reads_events: BTreeSet::new(),
+            hold_spans: vec![],
+            count_spans: vec![],
+            definition_ref: None,
+        }
+    }
+}
+
 /// The compiler's working state across files.
 struct Builder {
     fields: Vec<Field>,
@@ -712,23 +743,9 @@ pub fn compile(sources: &[Source], base: &Path, opts: &CompileOptions) -> Result
     let mut pending: Vec<PendingRule> = Vec::new();
     for (si, (src, f)) in sources.iter().zip(&parsed).enumerate() {
         let mut cx = Ctx { errors: vec![], src };
-        let mut claim = |cx: &mut Ctx, id: &Spanned<String>, what: &str| -> bool {
-            let name = id.get_ref();
-            if name.is_empty() || !name.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.')) {
-                cx.err(id.span(), Some(name), Some("id"), format!("{what} ids use letters, digits, '_', '-' and '.'"));
-                return false;
-            }
-            if let Some((file, line)) = seen_ids.get(name) {
-                cx.err(id.span(), Some(name), Some("id"), format!("duplicate id: already used at {}:{line}", file.display()));
-                return false;
-            }
-            let line = line_at(&newlines[si], id.span().start);
-            seen_ids.insert(name.clone(), (src.path.clone(), line));
-            true
-        };
         for l in &f.list {
             let l = l.get_ref();
-            if !claim(&mut cx, &l.id, "list") {
+            if !claim_id(&mut seen_ids, &mut cx, &l.id, line_at(&newlines[si], l.id.span().start), "list") {
                 continue;
             }
             let Some(kind) = ListKind::parse(l.kind.get_ref()) else {
@@ -784,14 +801,10 @@ pub fn compile(sources: &[Source], base: &Path, opts: &CompileOptions) -> Result
             all_errors.append(&mut cx.errors);
             continue;
         }
-        if seen_ids.contains_key(id) {
-            let (file, line) = &seen_ids[id];
-            cx.err(o.id.span(), Some(id), Some("id"), format!("duplicate id: already used at {}:{line}", file.display()));
+        if !claim_id(&mut seen_ids, &mut cx, &o.id, line_at(&newlines[si], o.id.span().start), "object") {
             all_errors.append(&mut cx.errors);
             continue;
         }
-        let line = line_at(&newlines[si], o.id.span().start);
-        seen_ids.insert(id.clone(), (src.path.clone(), line));
         let parent = match id.rsplit_once('.') {
             Some((p, _)) => match b.object_ids.get(p) {
                 Some(&pi) => Some(pi),
@@ -991,44 +1004,24 @@ pub fn compile(sources: &[Source], base: &Path, opts: &CompileOptions) -> Result
             let d = d.get_ref();
             let id = d.id.get_ref();
             let line = line_at(&newlines[si], d.id.span().start);
-            if let Some((file, l)) = seen_ids.get(id) {
-                cx.err(d.id.span(), Some(id), Some("id"), format!("duplicate id: already used at {}:{l}", file.display()));
+            if !claim_id(&mut seen_ids, &mut cx, &d.id, line, "definition") {
                 continue;
             }
-            seen_ids.insert(id.clone(), (src.path.clone(), line));
             let rule = Rule {
-                id: id.clone(),
                 is_definition: true,
                 event: b.event_ids.get(d.event.get_ref()).copied(),
-                when: Node::And(Box::new([])),
-                when_text: d.when.get_ref().clone(),
-                action: Action::None,
-                reason: String::new(),
-                monitor: false,
-                log: false,
-                hold: vec![],
-                count: vec![],
-                tag: None,
-                severity: 2,
                 description: d.description.clone(),
-                file: src.path.clone(),
-                line,
-                methods: None,
-                responses_only: false,
-                requests_only: false,
-                trigger: None,
+                ..Rule::new(id, d.when.get_ref(), src.path.clone(), line)
             };
-            items.push((d.id.span().start, PendingRule { rule, expr: Expr::And(vec![]), when_span: d.when.span(), src: si, reads_objects: BTreeSet::new(), reads_events: BTreeSet::new(), hold_spans: vec![], count_spans: vec![], definition_ref: None }));
+            items.push((d.id.span().start, PendingRule::new(rule, d.when.span(), si)));
         }
         for r in &f.rule {
             let r = r.get_ref();
             let id = r.id.get_ref();
             let line = line_at(&newlines[si], r.id.span().start);
-            if let Some((file, l)) = seen_ids.get(id) {
-                cx.err(r.id.span(), Some(id), Some("id"), format!("duplicate id: already used at {}:{l}", file.display()));
+            if !claim_id(&mut seen_ids, &mut cx, &r.id, line, "rule") {
                 continue;
             }
-            seen_ids.insert(id.clone(), (src.path.clone(), line));
             let status = r.status.as_ref().map(|s| *s.get_ref());
             let action = match r.action.as_ref().map(|a| a.get_ref().as_str()).unwrap_or("none") {
                 "none" => Action::None,
@@ -1086,30 +1079,18 @@ pub fn compile(sources: &[Source], base: &Path, opts: &CompileOptions) -> Result
             });
             let log = r.log.unwrap_or(matches!(action, Action::Drop | Action::Reject { .. } | Action::Ban { .. } | Action::Log) || monitor);
             let rule = Rule {
-                id: id.clone(),
-                is_definition: false,
-                event: None,
-                when: Node::And(Box::new([])),
-                when_text: r.when.get_ref().clone(),
                 action,
                 reason,
                 monitor,
                 log,
-                hold: vec![],
-                count: vec![],
                 tag: r.tag.clone(),
                 severity: severity.clamp(1, 3) as u8,
                 description: r.description.clone(),
-                file: src.path.clone(),
-                line,
-                methods: None,
-                responses_only: false,
-                requests_only: false,
-                trigger: None,
+                ..Rule::new(id, r.when.get_ref(), src.path.clone(), line)
             };
             let hold_spans = r.hold.iter().map(|h| (h.get_ref().clone(), h.span())).collect();
             let count_spans = r.count.iter().map(|h| (h.get_ref().clone(), h.span())).collect();
-            items.push((r.id.span().start, PendingRule { rule, expr: Expr::And(vec![]), when_span: r.when.span(), src: si, reads_objects: BTreeSet::new(), reads_events: BTreeSet::new(), hold_spans, count_spans, definition_ref: r.definition.clone() }));
+            items.push((r.id.span().start, PendingRule { hold_spans, count_spans, definition_ref: r.definition.clone(), ..PendingRule::new(rule, r.when.span(), si) }));
         }
         // File order is the order the tables appear in, whatever their kind.
         items.sort_by_key(|(pos, _)| *pos);

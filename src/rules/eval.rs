@@ -90,6 +90,16 @@ pub struct Evaluator {
     pub fired: Vec<Fired>,
 }
 
+/// `v`, or its ASCII lower-case copy in `buf` for `lower(...)` matchers.
+fn lowered<'h>(lower: bool, v: &'h [u8], buf: &'h mut Vec<u8>) -> &'h [u8] {
+    if !lower {
+        return v;
+    }
+    buf.clear();
+    buf.extend(v.iter().map(u8::to_ascii_lowercase));
+    buf
+}
+
 fn bit(v: &[u64], i: usize) -> bool {
     v.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
 }
@@ -291,13 +301,7 @@ impl Evaluator {
         let mut lower = std::mem::take(&mut self.lower);
         for m in &rs.literal_matchers {
             let Value::Str(v) = self.value(rs, ctx, m.slot) else { continue };
-            let hay: &[u8] = if m.lower {
-                lower.clear();
-                lower.extend(v.iter().map(u8::to_ascii_lowercase));
-                &lower
-            } else {
-                v
-            };
+            let hay = lowered(m.lower, v, &mut lower);
             let len = hay.len();
             for hit in m.ac.find_overlapping_iter(hay) {
                 let (atom, anchor) = m.patterns[hit.pattern().as_usize()];
@@ -314,13 +318,7 @@ impl Evaluator {
         }
         for m in &rs.regex_matchers {
             let Value::Str(v) = self.value(rs, ctx, m.slot) else { continue };
-            let hay: &[u8] = if m.lower {
-                lower.clear();
-                lower.extend(v.iter().map(u8::to_ascii_lowercase));
-                &lower
-            } else {
-                v
-            };
+            let hay = lowered(m.lower, v, &mut lower);
             for i in m.set.matches(hay).iter() {
                 self.mark(rs, m.atoms[i], member);
             }

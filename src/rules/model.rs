@@ -421,6 +421,34 @@ pub struct Rule {
     pub trigger: Option<u32>,
 }
 
+impl Rule {
+    /// A rule with no condition, no action and default settings, to be filled in.
+    pub fn new(id: &str, when_text: &str, file: PathBuf, line: usize) -> Rule {
+        Rule {
+            id: id.to_string(),
+            is_definition: false,
+            event: None,
+            when: Node::And(Box::new([])),
+            when_text: when_text.to_string(),
+            action: Action::None,
+            reason: String::new(),
+            monitor: false,
+            log: false,
+            hold: vec![],
+            count: vec![],
+            tag: None,
+            severity: 2,
+            description: String::new(),
+            file,
+            line,
+            methods: None,
+            responses_only: false,
+            requests_only: false,
+            trigger: None,
+        }
+    }
+}
+
 /// Number of method buckets: one per [`crate::sip::Method`] plus one for responses.
 pub const BUCKETS: usize = 16;
 /// The responses bucket.
