@@ -141,6 +141,8 @@ struct MessageLine<'a> {
     rule: Option<&'a str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     fired: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tags: Vec<&'a str>,
 }
 
 /// Reads pcap or pcapng records and normalises their link layer to Ethernet.
@@ -348,6 +350,14 @@ impl Replay<'_> {
         if let Some(id) = rule {
             *self.summary.rule_decisions.entry(id.to_string()).or_default() += 1;
         }
+        let mut tags: Vec<&str> = vec![];
+        for f in fired {
+            if let Some(t) = rules.rules.get(f.rule as usize).and_then(|r| r.tag.as_deref()) {
+                if !tags.contains(&t) {
+                    tags.push(t);
+                }
+            }
+        }
         let fired: Vec<String> = fired
             .iter()
             .filter_map(|f| rules.rules.get(f.rule as usize).map(|r| if f.monitor { format!("{} (monitor)", r.id) } else { r.id.clone() }))
@@ -369,6 +379,7 @@ impl Replay<'_> {
                 reasons,
                 rule,
                 fired,
+                tags,
             };
             serde_json::to_writer(&mut *self.out, &line)?;
             writeln!(self.out)?;
@@ -396,6 +407,9 @@ impl Replay<'_> {
             }
             if !fired.is_empty() && (fired.len() > 1 || rule.is_none()) {
                 write!(self.out, " fired={}", fired.join(","))?;
+            }
+            if !tags.is_empty() {
+                write!(self.out, " tags={}", tags.join(","))?;
             }
             if verdict.cause == Cause::Banned {
                 write!(self.out, " banned")?;

@@ -229,3 +229,17 @@ fn config_check_compiles_the_rules_it_names() {
     std::fs::remove_dir_all(&d).ok();
 }
 
+#[test]
+fn rule_ids_and_tags_appear_in_json_lines() {
+    let pcap = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pcaps/sipvicious-scan.pcap");
+    let rules = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    let out = secsip(&["check", "--pcap", pcap.to_str().unwrap(), "--json", "--rules", rules.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (msgs, s) = json_lines(&out.stdout);
+    assert_eq!(msgs[0]["rule"], "scanner-user-agent");
+    assert_eq!(msgs[0]["tags"], serde_json::json!(["scanner"]));
+    assert_eq!(msgs[0]["cause"], "rule:scanner-user-agent");
+    assert!(msgs[1..].iter().all(|m| m["cause"] == "banned"));
+    assert_eq!(s["rule_decisions"]["scanner-user-agent"], 1);
+}
+
