@@ -429,7 +429,8 @@ impl Core {
                 }
             }
         }
-        let (mut keys, view) = self.tracker.lookup(&msg, src.ip());
+        let look = self.tracker.lookup(&msg, src.ip());
+        let (mut keys, view) = (look.keys, look.view);
         keys.dst = Some(dst.ip());
         let decision = if self.rules.rules.is_empty() {
             None
@@ -447,7 +448,7 @@ impl Core {
         let verdict = match decision {
             Some((rule, Decision::Accept)) => {
                 if reasons.is_empty() {
-                    self.tracker.track(now, &msg, src.ip());
+                    self.tracker.track(now, &msg, src.ip(), &look);
                 }
                 Verdict::forward(Cause::Rule(rule))
             }
@@ -467,7 +468,7 @@ impl Core {
             }
             None if !reasons.is_empty() => Verdict { action: self.cfg.malformed.action(), cause: Cause::Malformed },
             None => {
-                self.tracker.track(now, &msg, src.ip());
+                self.tracker.track(now, &msg, src.ip(), &look);
                 Verdict::forward(Cause::Valid)
             }
         };

@@ -98,6 +98,17 @@ pub struct StateStats {
     pub dialog_table: TableStats,
 }
 
+/// What [`StateTracker::lookup`] found, and the keys [`StateTracker::track`] reuses.
+#[derive(Clone, Copy, Debug)]
+pub struct Lookup {
+    /// Scope keys for the rules.
+    pub keys: ScopeKeys,
+    /// Existence of the transaction and dialog.
+    pub view: StateView,
+    /// The dialog keys under the From tag and the To tag.
+    dialog_keys: Option<(Key, Option<Key>)>,
+}
+
 /// The transaction and dialog tables of one engine, and how long entries live.
 pub struct StateTracker {
     keyer: Keyer,
@@ -110,6 +121,11 @@ pub struct StateTracker {
     early_ttl: u64,
     confirmed_ttl: u64,
     terminated_ttl: u64,
+}
+
+/// Keyed hash of a dialog tag; never 0, which means "no tag yet".
+fn tag_hash(keyer: &Keyer, tag: &[u8]) -> u64 {
+    (keyer.key(&[b"tag", tag]) as u64) | 1
 }
 
 fn creates_dialog(m: Method) -> bool {
@@ -152,9 +168,10 @@ impl StateTracker {
     /// What rules need before they judge the message: its scope keys and whether its
     /// transaction and dialog exist. Reads only; [`StateTracker::track`] updates afterwards,
     /// and only for forwarded messages, so dropped messages create no state.
-    pub fn lookup(&self, msg: &Message<'_>, src: IpAddr) -> (ScopeKeys, StateView) {
+    pub fn lookup(&self, msg: &Message<'_>, src: IpAddr) -> Lookup {
         let mut keys = ScopeKeys { src: Some(src), is_request: msg.is_request(), ..Default::default() };
         let mut view = StateView::default();
+        let mut dialog_keys = None;
         if let Some(k) = self.transaction_key(msg) {
             keys.transaction = Some(k);
             if let Some(tx) = self.transactions.get(k) {
@@ -166,6 +183,7 @@ impl StateTracker {
             let from_tag = msg.from().and_then(|f| f.tag()).unwrap_or(b"");
             let from_key = self.keyer.key(&[b"dlg", call_id, from_tag]);
             let to_key = msg.to().and_then(|t| t.tag()).map(|t| self.keyer.key(&[b"dlg", call_id, t]));
+            dialog_keys = Some((from_key, to_key));
             let found = match self.dialogs.get(from_key) {
                 Some(d) => Some((from_key, d)),
                 None => to_key.and_then(|k| self.dialogs.get(k).map(|d| (k, d))),
@@ -180,13 +198,18 @@ impl StateTracker {
                 None => keys.dialog = Some(from_key),
             }
         }
-        (keys, view)
+        Lookup { keys, view, dialog_keys }
     }
 
-    /// Updates state from a valid message.
-    pub fn track(&mut self, now: u64, msg: &Message<'_>, src: IpAddr) {
-        self.track_transaction(now, msg, src);
-        self.track_dialog(now, msg, src);
+    /// Updates state from a valid message, with the keys [`StateTracker::lookup`] computed for
+    /// it (each key is hashed once per message).
+    pub fn track(&mut self, now: u64, msg: &Message<'_>, src: IpAddr, look: &Lookup) {
+        if let Some(key) = look.keys.transaction {
+            self.track_transaction(now, msg, src, key);
+        }
+        if let Some((from_key, to_key)) = look.dialog_keys {
+            self.track_dialog(now, msg, src, from_key, to_key);
+        }
     }
 
     fn transaction_key(&self, msg: &Message<'_>) -> Option<Key> {
@@ -209,8 +232,7 @@ impl StateTracker {
         }
     }
 
-    fn track_transaction(&mut self, now: u64, msg: &Message<'_>, src: IpAddr) {
-        let Some(key) = self.transaction_key(msg) else { return };
+    fn track_transaction(&mut self, now: u64, msg: &Message<'_>, src: IpAddr, key: Key) {
         let deadline = now + self.tx_ttl;
         if msg.is_request() {
             let req_method = msg.method().unwrap_or(Method::Other);
@@ -241,17 +263,9 @@ impl StateTracker {
         }
     }
 
-    fn tag_hash(&self, tag: &[u8]) -> u64 {
-        // Never 0, which means "no tag yet".
-        (self.keyer.key(&[b"tag", tag]) as u64) | 1
-    }
-
-    fn track_dialog(&mut self, now: u64, msg: &Message<'_>, src: IpAddr) {
-        let (Some(call_id), Some(cseq)) = (msg.call_id(), msg.cseq()) else { return };
-        let from_tag = msg.from().and_then(|f| f.tag()).unwrap_or(b"");
+    fn track_dialog(&mut self, now: u64, msg: &Message<'_>, src: IpAddr, from_key: Key, to_key: Option<Key>) {
+        let Some(cseq) = msg.cseq() else { return };
         let to_tag = msg.to().and_then(|t| t.tag());
-        let from_key = self.keyer.key(&[b"dlg", call_id, from_tag]);
-        let to_key = to_tag.map(|t| self.keyer.key(&[b"dlg", call_id, t]));
         // The creator's tag is in From (messages from the creator's side) or in To (the other
         // side's requests, and responses to them).
         let existing = if self.dialogs.get(from_key).is_some() {
@@ -272,13 +286,13 @@ impl StateTracker {
             }
             return;
         };
-        let tag = to_tag.map(|t| self.tag_hash(t));
+        let keyer = self.keyer;
         let Some(d) = self.dialogs.get_mut(key) else { return };
         d.messages = d.messages.saturating_add(1);
         let code = msg.status().unwrap_or(0);
         if !msg.is_request() && key == from_key {
             if d.to_tag == 0 && (101..300).contains(&code) {
-                d.to_tag = tag.unwrap_or(0);
+                d.to_tag = to_tag.map_or(0, |t| tag_hash(&keyer, t));
             }
             if cseq.method == d.method && d.state == DialogState::Early {
                 if (200..300).contains(&code) {
