@@ -106,22 +106,9 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/secsip-scan.XXXXXX")"
 PIDS=()
 KEEP_WORK=
 
-cleanup() {
-    local status=$?
-    trap - EXIT INT TERM
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    ip netns del "$NS_C" 2>/dev/null || true
-    ip netns del "$NS_S" 2>/dev/null || true
-    [[ -n "$KEEP_WORK" ]] || rm -rf "$WORK"
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'echo "capture-scan: interrupted or timed out" >&2; exit 124' INT TERM
+# shellcheck source=../lib/netns-pair.sh
+source "$(dirname "$SELF")/../lib/netns-pair.sh"
+pair_traps capture-scan
 
 show_logs() {
     local log
@@ -135,39 +122,14 @@ show_logs() {
 fail() {
     echo "capture-scan: $*" >&2
     show_logs
-    if [[ -n "${SECSIP_CAPTURE_KEEP:-}" ]]; then
-        KEEP_WORK=1
-        echo "capture-scan: all logs kept in $WORK" >&2
-    else
-        echo "capture-scan: set SECSIP_CAPTURE_KEEP=1 to keep the tool logs" >&2
-    fi
+    pair_keep_or_hint capture-scan "the tool logs"
     exit 1
 }
 
-ip netns add "$NS_C"
-ip netns add "$NS_S"
-ip link add "$VETH_C" address 02:00:00:00:00:01 netns "$NS_C" type veth \
-    peer name "$VETH_S" address 02:00:00:00:00:02 netns "$NS_S"
-ip -n "$NS_C" addr add "$CLIENT/24" dev "$VETH_C"
-ip -n "$NS_S" addr add "$SERVER/24" dev "$VETH_S"
-for ns_if in "$NS_C:$VETH_C" "$NS_S:$VETH_S"; do
-    ns="${ns_if%%:*}" ifc="${ns_if#*:}"
-    ip -n "$ns" link set lo up
-    ip -n "$ns" link set "$ifc" up
-    # Real UDP checksums in the capture, not partial ones left to the "hardware".
-    ip netns exec "$ns" ethtool -K "$ifc" tx off >/dev/null
-done
+pair_up "$CLIENT" "$SERVER"
 
 # The capture is taken where the firewall would sit: on the target's side.
-ip netns exec "$NS_S" tcpdump -i "$VETH_S" -w "$OUT" -U --immediate-mode -nn -Z root \
-    udp port 5060 2>"$WORK/tcpdump.log" &
-TCPDUMP_PID=$!
-PIDS+=("$TCPDUMP_PID")
-for _ in $(seq 50); do
-    grep -q "listening on" "$WORK/tcpdump.log" 2>/dev/null && break
-    sleep 0.1
-done
-grep -q "listening on" "$WORK/tcpdump.log" || fail "tcpdump did not start"
+pair_tcpdump "$NS_S" "$VETH_S" "$OUT" || fail "tcpdump did not start"
 
 cd "$WORK"
 ip netns exec "$NS_S" "$PY" "$HERE/target.py" --bind "$SERVER:5060" --users "$KNOWN_USERS" \

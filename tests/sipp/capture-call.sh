@@ -73,23 +73,9 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/secsip-capture.XXXXXX")"
 PIDS=()
 KEEP_WORK=
 
-cleanup() {
-    local status=$?
-    trap - EXIT INT TERM
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    # Deleting a namespace also deletes the veth end inside it, and so the pair.
-    ip netns del "$NS_C" 2>/dev/null || true
-    ip netns del "$NS_S" 2>/dev/null || true
-    [[ -n "$KEEP_WORK" ]] || rm -rf "$WORK"
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'echo "capture-call: interrupted or timed out" >&2; exit 124' INT TERM
+# shellcheck source=../lib/netns-pair.sh
+source "$(dirname "$SELF")/../lib/netns-pair.sh"
+pair_traps capture-call
 
 fail() {
     echo "capture-call: $*" >&2
@@ -98,39 +84,13 @@ fail() {
         echo "---- $(basename "$log") ----" >&2
         tail -n 30 "$log" >&2
     done
-    if [[ -n "${SECSIP_CAPTURE_KEEP:-}" ]]; then
-        KEEP_WORK=1
-        echo "capture-call: all logs kept in $WORK" >&2
-    else
-        echo "capture-call: set SECSIP_CAPTURE_KEEP=1 to keep the SIPp screens and logs" >&2
-    fi
+    pair_keep_or_hint capture-call "the SIPp screens and logs"
     exit 1
 }
 
-ip netns add "$NS_C"
-ip netns add "$NS_S"
-ip link add "$VETH_C" address 02:00:00:00:00:01 netns "$NS_C" type veth \
-    peer name "$VETH_S" address 02:00:00:00:00:02 netns "$NS_S"
-ip -n "$NS_C" addr add 10.77.0.1/24 dev "$VETH_C"
-ip -n "$NS_S" addr add 10.77.0.2/24 dev "$VETH_S"
-for ns_if in "$NS_C:$VETH_C" "$NS_S:$VETH_S"; do
-    ns="${ns_if%%:*}" ifc="${ns_if#*:}"
-    ip -n "$ns" link set lo up
-    ip -n "$ns" link set "$ifc" up
-    # Without this the kernel leaves UDP checksums to the "hardware", and the capture
-    # would hold partial checksums that any decoder verifying them rejects.
-    ip netns exec "$ns" ethtool -K "$ifc" tx off >/dev/null
-done
+pair_up 10.77.0.1 10.77.0.2
 
-# -Z root: tcpdump would otherwise drop to its own user and may not write OUT.
-ip netns exec "$NS_C" tcpdump -i "$VETH_C" -w "$OUT" -U --immediate-mode -nn -Z root \
-    udp port 5060 2>"$WORK/tcpdump.log" &
-PIDS+=($!)
-for _ in $(seq 50); do
-    grep -q "listening on" "$WORK/tcpdump.log" 2>/dev/null && break
-    sleep 0.1
-done
-grep -q "listening on" "$WORK/tcpdump.log" || fail "tcpdump did not start"
+pair_tcpdump "$NS_C" "$VETH_C" "$OUT" || fail "tcpdump did not start"
 
 # Logs go to $WORK: SIPp writes them next to the scenario or in the cwd otherwise.
 cd "$WORK"
@@ -168,8 +128,8 @@ for _ in $(seq 30); do
     [[ "$(tcpdump -r "$OUT" -nn 2>/dev/null | wc -l)" -ge "$expected" ]] && break
     sleep 0.1
 done
-kill -INT "${PIDS[0]}"
-wait "${PIDS[0]}" || true
+kill -INT "$TCPDUMP_PID"
+wait "$TCPDUMP_PID" || true
 
 got="$(tcpdump -r "$OUT" -nn 2>/dev/null | wc -l)"
 echo "capture-call: $CALLS call(s) at $RATE/s, $got packets in $OUT (expected $expected without retransmissions)"
