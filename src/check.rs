@@ -14,7 +14,6 @@ use crate::rules::RuleSet;
 use crate::sip::{Method, Reason};
 use crate::verdict::{Action, Cause, Verdict};
 use crate::wire::reasm::FrameId;
-use crate::wire::Transport;
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapReader, PcapWriter};
 use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
 use pcap_file::pcapng::{Block, PcapNgReader};
@@ -289,14 +288,6 @@ fn method_name(s: &SipSummary<'_>) -> String {
     }
 }
 
-fn transport_name(t: Transport) -> &'static str {
-    match t {
-        Transport::Udp => "udp",
-        Transport::Tcp => "tcp",
-        Transport::Other(_) => "other",
-    }
-}
-
 /// The replay state: engine, sinks, held fragments, tallies.
 struct Replay<'o> {
     opts: &'o CheckOptions,
@@ -370,7 +361,7 @@ impl Replay<'_> {
                 ts: ts as f64 / 1e9,
                 src: s.src.to_string(),
                 dst: s.dst.to_string(),
-                transport: transport_name(s.transport),
+                transport: s.transport.name(),
                 method: s.status.is_none().then(|| method_name(s)),
                 status: s.status,
                 call_id,
@@ -392,7 +383,7 @@ impl Replay<'_> {
             write!(
                 self.out,
                 "{rel:12.6} {} {} -> {} {:<9} {:<6} call-id={}",
-                transport_name(s.transport),
+                s.transport.name(),
                 s.src,
                 s.dst,
                 what,

@@ -435,7 +435,7 @@ impl Core {
         let decision = if self.rules.rules.is_empty() {
             None
         } else {
-            let ctx = MsgCtx { msg: &msg, src, dst, transport: transport_name(transport), state: view };
+            let ctx = MsgCtx { msg: &msg, src, dst, transport: transport.name(), state: view };
             let mut env = Env { objects: &mut self.objects, hosts: &self.hosts, keys, now };
             let d = self.evaluator.eval(&self.rules, &ctx, &mut env);
             for f in &self.evaluator.fired {
@@ -485,14 +485,6 @@ impl Core {
             reasons,
         };
         (verdict, summary)
-    }
-}
-
-fn transport_name(t: Transport) -> &'static str {
-    match t {
-        Transport::Udp => "udp",
-        Transport::Tcp => "tcp",
-        Transport::Other(_) => "other",
     }
 }
 

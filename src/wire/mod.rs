@@ -127,6 +127,15 @@ pub enum Transport {
 }
 
 impl Transport {
+    /// `udp`, `tcp` or `other`, as reports and rules (`transport`) name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+            Transport::Other(_) => "other",
+        }
+    }
+
     /// Maps an IP protocol number.
     pub fn from_proto(p: u8) -> Transport {
         match p {
