@@ -21,6 +21,130 @@ pub struct Config {
     pub rules: RulesConfig,
     /// The host table shared by all engines: per-source counters and bans.
     pub hosts: HostLimits,
+    /// The data path of `secsip run`: NICs, queues, threads, the XDP program.
+    pub appliance: ApplianceConfig,
+    /// Security event log and operational files.
+    pub log: LogConfig,
+}
+
+/// What happens to SIP the engines cannot judge: an engine's queue is full, or the daemon is
+/// gone while the XDP program stays attached.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Failure {
+    /// Forward uninspected (counted): calls keep working, unprotected.
+    #[default]
+    FailOpen,
+    /// Drop (counted): nothing uninspected crosses.
+    FailClosed,
+}
+
+/// How the XDP program is attached.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum XdpMode {
+    /// Native (driver) mode, falling back to generic where the driver has none.
+    #[default]
+    Auto,
+    /// Native mode only: refuse to start without driver support.
+    Native,
+    /// Generic (skb) mode: works on any NIC, slower.
+    Generic,
+}
+
+/// The appliance's data path.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApplianceConfig {
+    /// NIC facing the Internet. Required by `secsip run` (or `--outside`).
+    pub outside: Option<String>,
+    /// NIC facing the SIP network. Required by `secsip run` (or `--inside`).
+    pub inside: Option<String>,
+    /// Queues used on each NIC (one RX/TX worker per queue pair). Default 1.
+    pub queues: u32,
+    /// Engine threads. 0 = run-to-completion: each worker judges inline. Default 1.
+    pub engines: usize,
+    /// Cores the workers are pinned to (worker i on io_cores[i % len]); empty: not pinned.
+    pub io_cores: Vec<usize>,
+    /// Cores the engines are pinned to (engine i on engine_cores[i % len]); empty: not pinned.
+    pub engine_cores: Vec<usize>,
+    /// How the XDP program is attached. Default auto.
+    pub xdp_mode: XdpMode,
+    /// SIP that cannot be judged (engine queue full, daemon gone). Default fail_open.
+    pub failure: Failure,
+    /// Packet buffers (UMEM frames) per queue pair, shared by both NICs. Power of two. Default 4096.
+    pub frames: u32,
+    /// Bytes per frame: 2048 or 4096 (jumbo frames need 4096). Default 2048.
+    pub frame_size: u32,
+    /// Entries of each AF_XDP ring (rx, tx, fill, completion). Power of two. Default 1024.
+    pub ring_size: u32,
+    /// Frames a worker takes from a ring at once. Default 64.
+    pub batch: usize,
+    /// Frames waiting for one engine before its queue counts as full. Default 2048.
+    pub engine_queue: usize,
+    /// Empty polls a worker spins before it sleeps (latency against idle CPU). Default 256.
+    pub spin_polls: u32,
+    /// Longest a sleeping worker or engine waits before housekeeping, ms. Default 100.
+    pub idle_timeout_ms: u64,
+    /// Steer IP fragments to the engines (they may hide SIP). Default true.
+    pub fragments: bool,
+    /// Drop banned sources' SIP in the XDP program, before userspace. Default true.
+    pub xdp_bans: bool,
+    /// Entries of the XDP ban map (bans beyond it are still enforced by the engines). Default 65536.
+    pub xdp_bans_max: u32,
+    /// Directory on a bpf filesystem where the XDP links are pinned, so the program keeps
+    /// bridging when the daemon is gone. Default /sys/fs/bpf/secsip.
+    pub bpffs: PathBuf,
+    /// Directory of the pid file and the control socket (`secsip stats`, `secsip reload`).
+    /// Default /run/secsip.
+    pub run_dir: PathBuf,
+}
+
+impl Default for ApplianceConfig {
+    fn default() -> Self {
+        ApplianceConfig {
+            outside: None,
+            inside: None,
+            queues: 1,
+            engines: 1,
+            io_cores: Vec::new(),
+            engine_cores: Vec::new(),
+            xdp_mode: XdpMode::Auto,
+            failure: Failure::FailOpen,
+            frames: 4096,
+            frame_size: 2048,
+            ring_size: 1024,
+            batch: 64,
+            engine_queue: 2048,
+            spin_polls: 256,
+            idle_timeout_ms: 100,
+            fragments: true,
+            xdp_bans: true,
+            xdp_bans_max: 65536,
+            bpffs: PathBuf::from("/sys/fs/bpf/secsip"),
+            run_dir: PathBuf::from("/run/secsip"),
+        }
+    }
+}
+
+/// Logs.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// Security events (drops, rejects, alerts) as EVE JSON lines; `"-"` is stdout; absent: none.
+    pub events: Option<PathBuf>,
+    /// Events each engine may write per second (a flood must not flood the log). Default 100.
+    pub events_per_second: u32,
+    /// Events an engine may write at once above the rate. Default 200.
+    pub events_burst: u32,
+    /// Events queued for the writer thread; beyond it events are counted and lost. Default 8192.
+    pub events_queue: usize,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { events: None, events_per_second: 100, events_burst: 200, events_queue: 8192 }
+    }
 }
 
 /// Where the rules come from.
@@ -224,6 +348,43 @@ impl Config {
         }
         if e.transactions.timeout_s == 0 || e.dialogs.early_timeout_s == 0 || e.dialogs.confirmed_timeout_s == 0 {
             return bad("engine timeouts must be at least 1 second".into());
+        }
+        let a = &self.appliance;
+        if a.queues == 0 || a.queues > 64 {
+            return bad(format!("appliance.queues = {}: must be 1..=64", a.queues));
+        }
+        if a.engines > 256 {
+            return bad(format!("appliance.engines = {}: must be 0..=256 (0 = run-to-completion)", a.engines));
+        }
+        if !a.frames.is_power_of_two() || a.frames < 2 * a.ring_size {
+            return bad(format!(
+                "appliance.frames = {}: must be a power of two and at least twice ring_size ({})",
+                a.frames, a.ring_size
+            ));
+        }
+        if !a.ring_size.is_power_of_two() || a.ring_size < 64 {
+            return bad(format!("appliance.ring_size = {}: must be a power of two >= 64", a.ring_size));
+        }
+        if a.frame_size != 2048 && a.frame_size != 4096 {
+            return bad(format!("appliance.frame_size = {}: must be 2048 or 4096", a.frame_size));
+        }
+        if a.batch == 0 || a.batch as u32 > a.ring_size || a.batch > 512 {
+            return bad(format!("appliance.batch = {}: must be 1..=512 and at most ring_size", a.batch));
+        }
+        if a.engine_queue == 0 {
+            return bad("appliance.engine_queue must be at least 1".into());
+        }
+        if a.idle_timeout_ms == 0 || a.idle_timeout_ms > 1000 {
+            return bad(format!("appliance.idle_timeout_ms = {}: must be 1..=1000", a.idle_timeout_ms));
+        }
+        if let (Some(o), Some(i)) = (&a.outside, &a.inside) {
+            if o == i {
+                return bad(format!("appliance.outside and appliance.inside are both {o:?}: a bridge needs two NICs"));
+            }
+        }
+        let l = &self.log;
+        if l.events_per_second == 0 || l.events_burst == 0 || l.events_queue == 0 {
+            return bad("log.events_per_second, log.events_burst and log.events_queue must be at least 1".into());
         }
         let h = &self.hosts;
         if h.max_hosts == 0 || h.max_hosts > 1 << 26 {

@@ -18,6 +18,10 @@
 
 pub mod check;
 pub mod config;
+// The only module with unsafe code: syscalls (poll, eventfd, getsockopt) and the afxdp/aya
+// boundary. Every block carries a SAFETY note.
+#[allow(unsafe_code)]
+pub mod dataplane;
 pub mod engine;
 pub mod fixtures;
 pub mod hash;

@@ -20,6 +20,9 @@ const DEFAULT_CONFIG: &str = "config/secsip.toml";
     version,
     about = "A transparent, stateful SIP firewall: parses, tracks and judges SIP on a two-NIC bridge",
     after_help = "Examples:\n  \
+        secsip run -c config/secsip.toml --outside eth0 --inside eth1   run the bridge\n  \
+        secsip stats                                   counters of the running daemon\n  \
+        secsip reload                                  re-read config and rules (same as SIGHUP)\n  \
         secsip --check -c config/secsip.toml           validate a configuration (exit 0 = ok, 1 = error at file:line:col)\n  \
         secsip check --pcap call.pcap                  replay a capture, print a summary\n  \
         secsip check --pcap call.pcap --verbose        one line per SIP message with its verdict\n  \
@@ -79,6 +82,64 @@ enum Command {
     /// Work with rule sets: validate, replay a capture through them, import SecSip rules.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Run the appliance: bridge the outside and inside NICs, judging SIP on the way.
+    ///
+    /// Attaches secsip's XDP program to both NICs (non-SIP traffic is bridged in the kernel),
+    /// opens AF_XDP sockets on every queue, and judges SIP with the configured rules.
+    /// SIGHUP (or `secsip reload`) re-reads the configuration and rules: a broken file keeps the
+    /// running rules and is reported with file:line:col. SIGTERM drains and stops; with
+    /// `failure = "fail_open"` the XDP program stays pinned and keeps bridging (SIP
+    /// uninspected), with `fail_closed` it is detached. Needs CAP_NET_ADMIN, CAP_BPF,
+    /// CAP_NET_RAW, CAP_IPC_LOCK (or root). Sends READY=1 to systemd once XDP is attached, the
+    /// sockets are bound and the rules are loaded.
+    Run {
+        /// The NIC facing the Internet (overrides appliance.outside).
+        #[arg(long, value_name = "IF")]
+        outside: Option<String>,
+        /// The NIC facing the SIP network (overrides appliance.inside).
+        #[arg(long, value_name = "IF")]
+        inside: Option<String>,
+        /// Directory of the pid file and control socket (overrides appliance.run_dir).
+        #[arg(long, value_name = "DIR")]
+        run_dir: Option<PathBuf>,
+        /// bpffs directory where the XDP links are pinned (overrides appliance.bpffs).
+        #[arg(long, value_name = "DIR")]
+        bpffs: Option<PathBuf>,
+        /// Engine threads; 0 = run-to-completion (overrides appliance.engines).
+        #[arg(long, value_name = "N")]
+        engines: Option<usize>,
+        /// fail_open or fail_closed (overrides appliance.failure).
+        #[arg(long, value_name = "POLICY", value_parser = parse_failure)]
+        failure: Option<secsip::config::Failure>,
+        /// Security event log, EVE JSON lines; `-` = stdout (overrides log.events).
+        #[arg(long, value_name = "FILE")]
+        events: Option<PathBuf>,
+    },
+    /// Print the counters of the running daemon: NICs (bridged in kernel, to userspace,
+    /// banned), queues (rx, tx, frames), verdicts by cause and rule, latency percentiles.
+    Stats {
+        /// The daemon's run directory (default: appliance.run_dir of the configuration).
+        #[arg(long, value_name = "DIR")]
+        run_dir: Option<PathBuf>,
+        /// Print the raw JSON report.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ask the running daemon to re-read its configuration and rules (sends SIGHUP to the pid
+    /// in its pid file). The outcome is in its log and in `secsip stats` (reloads).
+    Reload {
+        /// The daemon's run directory (default: appliance.run_dir of the configuration).
+        #[arg(long, value_name = "DIR")]
+        run_dir: Option<PathBuf>,
+    },
+}
+
+fn parse_failure(s: &str) -> Result<secsip::config::Failure, String> {
+    match s {
+        "fail_open" | "open" => Ok(secsip::config::Failure::FailOpen),
+        "fail_closed" | "closed" => Ok(secsip::config::Failure::FailClosed),
+        _ => Err(format!("{s:?}: expected fail_open or fail_closed")),
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -293,6 +354,35 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             use clap::CommandFactory;
             Cli::command().print_help()?;
             Ok(ExitCode::from(2))
+        }
+        Some(Command::Run { outside, inside, run_dir, bpffs, engines, failure, events }) => {
+            let config = cli.config.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+            let ov = secsip::dataplane::run::Overrides { outside, inside, run_dir, bpffs, engines, events, failure };
+            secsip::dataplane::run::run(config, ov)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Stats { run_dir, json }) => {
+            let dir = match run_dir {
+                Some(d) => d,
+                None => load_config(cli.config.as_ref(), false)?.appliance.run_dir,
+            };
+            let report = secsip::dataplane::control::ask(&dir, "stats")?;
+            if json {
+                println!("{report}");
+            } else {
+                print!("{}", secsip::dataplane::stats::render(&report));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Reload { run_dir }) => {
+            let dir = match run_dir {
+                Some(d) => d,
+                None => load_config(cli.config.as_ref(), false)?.appliance.run_dir,
+            };
+            let pid = secsip::dataplane::control::read_pid(&dir)?;
+            secsip::dataplane::control::signal(pid, libc::SIGHUP)?;
+            println!("sent SIGHUP to secsip (pid {pid}); see its log or `secsip stats` for the outcome");
+            Ok(ExitCode::SUCCESS)
         }
         Some(Command::Rules(cmd)) => {
             let cfg = load_config(cli.config.as_ref(), false)?;

@@ -14,6 +14,7 @@
 //! - A fragment is not parsed past the IP layer: its IP payload is handed to [`reasm`], and
 //!   [`udp_datagram`] parses the reassembled datagram.
 
+pub mod inject;
 pub mod reasm;
 #[doc(hidden)]
 pub mod testutil;

@@ -1,0 +1,93 @@
+//! Engine threads (sharded mode): each owns a [`Judge`] and takes frames from its one bounded
+//! channel, fed by every worker; verdicts go back on the owning worker's return channel, and a
+//! worker that sleeps is woken through its eventfd.
+
+use super::judge::{Done, EngineSnapshot, Judge};
+use super::worker::{mono_ns, Job, WorkerShared};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How an engine thread runs.
+pub struct EngineLoop {
+    /// Frames from the workers.
+    pub input: Receiver<Job>,
+    /// Return channel of each worker, by worker index.
+    pub returns: Vec<Sender<Done>>,
+    /// Each worker's shared state, to wake it.
+    pub workers: Vec<Arc<WorkerShared>>,
+    /// Timer tick, ns.
+    pub tick_ns: u64,
+    /// Longest wait for a frame before housekeeping.
+    pub idle: Duration,
+    /// Frames judged between rule-set checks and wake-ups.
+    pub batch: usize,
+    /// Where the counters are published.
+    pub snapshot: Arc<Mutex<EngineSnapshot>>,
+}
+
+/// Runs until every worker has dropped its sender. When `stop` is set, frames held for
+/// reassembly are handed back (dropped) so the workers can account for all their frames.
+pub fn run(mut judge: Judge, l: EngineLoop, stop: &AtomicBool) {
+    let mut touched = vec![false; l.returns.len()];
+    let mut last_tick = mono_ns();
+    let mut last_publish = last_tick;
+    let mut released = false;
+    loop {
+        let first = match l.input.recv_timeout(l.idle) {
+            Ok(job) => Some(job),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        let now = mono_ns();
+        {
+            let mut out = |w: u16, d: Done| {
+                let w = w as usize;
+                // The return channel holds every frame of the worker: send never waits.
+                if l.returns[w].send(d).is_ok() {
+                    touched[w] = true;
+                }
+            };
+            if let Some(job) = first {
+                judge.refresh_rules();
+                judge.judge(now, job.buf, job.worker, &mut out);
+                for _ in 1..l.batch {
+                    match l.input.try_recv() {
+                        Ok(job) => judge.judge(now, job.buf, job.worker, &mut out),
+                        Err(_) => break,
+                    }
+                }
+            }
+            if now.saturating_sub(last_tick) >= l.tick_ns {
+                last_tick = now;
+                judge.tick(now, &mut out);
+            }
+            if stop.load(Ordering::Relaxed) && !released {
+                released = true;
+                judge.release_all(&mut out);
+            }
+        }
+        for (w, t) in touched.iter_mut().enumerate() {
+            if std::mem::take(t) {
+                l.workers[w].wake();
+            }
+        }
+        if now.saturating_sub(last_publish) >= 500_000_000 {
+            last_publish = now;
+            publish(&judge, &l.snapshot);
+        }
+    }
+    let mut out = |w: u16, d: Done| {
+        let _ = l.returns[w as usize].send(d);
+    };
+    judge.release_all(&mut out);
+    publish(&judge, &l.snapshot);
+}
+
+fn publish(judge: &Judge, slot: &Mutex<EngineSnapshot>) {
+    let s = judge.snapshot();
+    if let Ok(mut g) = slot.lock() {
+        *g = s;
+    }
+}

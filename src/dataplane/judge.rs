@@ -1,0 +1,407 @@
+//! The engine side of the data path: one [`Engine`] plus what the wire adds to it — frames
+//! held while their datagram is incomplete, reject responses written into the request's own
+//! buffer, the rule set picked up from the reload slot once per batch, and counters.
+//!
+//! The same `Judge` runs on an engine thread (sharded mode) or inside a worker
+//! (run-to-completion); it never touches a socket, it hands each frame back with what to do.
+
+use super::xsk::Buf;
+use crate::engine::{Engine, Outcome};
+use crate::rules::RuleSet;
+use crate::verdict::{Action, Cause, Verdict};
+use crate::wire::reasm::FrameId;
+use afxdp::buf::Buf as _;
+use arc_swap::ArcSwap;
+use serde::Serialize;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+/// What the worker does with a frame an engine handed back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Out {
+    /// Send it out of the other NIC.
+    Forward,
+    /// Put it back in the free pool (the reason is already counted).
+    Drop,
+    /// The buffer now holds a response frame: send it out of the NIC it came in on.
+    Inject,
+}
+
+/// A frame and its fate, from engine to worker.
+pub struct Done {
+    /// The frame.
+    pub buf: Buf,
+    /// What to do.
+    pub out: Out,
+}
+
+/// Causes in counter order (see [`cause_index`]).
+pub const CAUSES: [&str; 8] = ["not_sip", "valid", "malformed", "tcp_uninspected", "decode", "fragment", "rule", "banned"];
+/// Actions in counter order.
+pub const ACTIONS: [&str; 3] = ["accept", "drop", "reject"];
+
+fn cause_index(c: &Cause) -> usize {
+    match c {
+        Cause::NotSip => 0,
+        Cause::Valid => 1,
+        Cause::Malformed => 2,
+        Cause::TcpUninspected => 3,
+        Cause::Decode(_) => 4,
+        Cause::Fragment(_) => 5,
+        Cause::Rule(_) => 6,
+        Cause::Banned => 7,
+    }
+}
+
+fn action_index(a: Action) -> usize {
+    match a {
+        Action::Forward => 0,
+        Action::Drop => 1,
+        Action::Reject => 2,
+    }
+}
+
+/// Counters of one engine that the `Engine` itself does not keep.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct JudgeCounters {
+    /// Messages (or frames without a message) by cause, then action; see [`CAUSES`], [`ACTIONS`].
+    pub verdicts: [[u64; 3]; 8],
+    /// Frames whose datagram was abandoned while held (reassembly failure or eviction).
+    pub held_dropped: u64,
+    /// Held frames dropped because the hold cap was reached (oldest first).
+    pub held_evicted: u64,
+    /// Reject responses written for injection.
+    pub injected: u64,
+    /// Rejects that could not be answered on the wire, by reason.
+    pub inject_failed: BTreeMap<&'static str, u64>,
+    /// Rule-set swaps this engine picked up.
+    pub rule_swaps: u64,
+}
+
+/// A point-in-time copy of an engine's counters, for `secsip stats`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct EngineSnapshot {
+    /// Engine index.
+    pub engine: usize,
+    /// Frames judged.
+    pub frames: u64,
+    /// The engine's own counters.
+    pub stats: crate::engine::EngineStats,
+    /// Transactions and dialogs.
+    pub state: crate::engine::state::StateStats,
+    /// Wire-side counters.
+    pub judge: JudgeCounters,
+    /// Hits per rule id (monitor-mode rules included).
+    pub rule_hits: BTreeMap<String, u64>,
+    /// Frames held for reassembly now.
+    pub held: usize,
+}
+
+/// Frames held by an engine, with the worker each belongs to.
+struct Held {
+    buf: Buf,
+    worker: u16,
+}
+
+/// One engine and its wire-side state.
+pub struct Judge {
+    index: usize,
+    engine: Engine,
+    rules: Arc<ArcSwap<RuleSet>>,
+    next_id: FrameId,
+    held: hashbrown::HashMap<FrameId, Held>,
+    held_order: VecDeque<FrameId>,
+    max_held: usize,
+    dropped: Vec<(FrameId, Verdict)>,
+    scratch: Vec<u8>,
+    ids: Vec<FrameId>,
+    counters: JudgeCounters,
+}
+
+impl Judge {
+    /// `max_held` bounds the frames kept for incomplete datagrams (they are UMEM frames the
+    /// workers cannot refill with while held).
+    pub fn new(index: usize, engine: Engine, rules: Arc<ArcSwap<RuleSet>>, max_held: usize) -> Judge {
+        Judge {
+            index,
+            engine,
+            rules,
+            next_id: 1,
+            held: hashbrown::HashMap::with_capacity(max_held),
+            held_order: VecDeque::with_capacity(max_held),
+            max_held,
+            dropped: Vec::with_capacity(64),
+            scratch: vec![0; 4096],
+            ids: Vec::with_capacity(64),
+            counters: JudgeCounters::default(),
+        }
+    }
+
+    /// Picks up a rule set swapped in by a reload (once per batch: one atomic load).
+    pub fn refresh_rules(&mut self) {
+        let cur = self.rules.load();
+        if !Arc::ptr_eq(&cur, self.engine.rules()) {
+            self.engine.set_rules(Arc::clone(&cur));
+            self.counters.rule_swaps += 1;
+        }
+    }
+
+    /// Judges `buf` (from `worker`) at `now`; every frame whose fate is now known goes to `out`
+    /// with the worker it belongs to (a completed datagram releases its held fragments).
+    pub fn judge(&mut self, now: u64, mut buf: Buf, worker: u16, out: &mut impl FnMut(u16, Done)) {
+        buf.get_user_mut().engine = self.index as u16;
+        let id = self.next_id;
+        self.next_id += 1;
+        let len = buf.get_len() as usize;
+        let outcome = self.engine.handle(now, &buf.get_data()[..len], id);
+        match outcome {
+            Outcome::Held => {
+                if self.held.len() >= self.max_held {
+                    if let Some(old) = self.held_order.pop_front() {
+                        if let Some(h) = self.held.remove(&old) {
+                            self.counters.held_evicted += 1;
+                            out(h.worker, Done { buf: h.buf, out: Out::Drop });
+                        }
+                    }
+                }
+                self.held.insert(id, Held { buf, worker });
+                self.held_order.push_back(id);
+            }
+            Outcome::Judged(j) => {
+                let v = j.verdict;
+                self.counters.verdicts[cause_index(&v.cause)][action_index(v.action)] += 1;
+                let mut reply = None;
+                if v.action == Action::Reject {
+                    if let Some(resp) = j.response {
+                        let cap = (buf.get_capacity() as usize).min(self.scratch.len());
+                        match crate::wire::inject::build_reply(&buf.get_data()[..len], resp, &mut self.scratch[..cap]) {
+                            Ok(n) => reply = Some(n),
+                            Err(e) => *self.counters.inject_failed.entry(e.name()).or_default() += 1,
+                        }
+                    }
+                }
+                // The verdict borrows the frame; copy the ids out so the frames can move.
+                self.ids.clear();
+                self.ids.extend_from_slice(j.frames);
+                let mut this = Some(buf);
+                for &fid in &self.ids {
+                    if fid == id {
+                        let Some(mut b) = this.take() else { continue };
+                        match reply.take() {
+                            // The request is dropped anyway: its buffer carries the answer.
+                            Some(n) => {
+                                b.get_data_mut()[..n].copy_from_slice(&self.scratch[..n]);
+                                b.set_len(n as u16);
+                                self.counters.injected += 1;
+                                out(worker, Done { buf: b, out: Out::Inject });
+                            }
+                            None => out(worker, Done { buf: b, out: fate(v.action) }),
+                        }
+                    } else if let Some(h) = self.held.remove(&fid) {
+                        out(h.worker, Done { buf: h.buf, out: fate(v.action) });
+                    }
+                    // A held frame missing here was evicted earlier and already dropped.
+                }
+                if let Some(b) = this.take() {
+                    // A verdict that does not list the frame just handled must still not leak it.
+                    out(worker, Done { buf: b, out: Out::Drop });
+                }
+                self.drain(out);
+            }
+        }
+        if self.held_order.len() > self.held.len() * 2 + 64 {
+            let held = &self.held;
+            self.held_order.retain(|id| held.contains_key(id));
+        }
+    }
+
+    /// Advances timers (state expiry, fragment timeouts) and returns abandoned frames.
+    pub fn tick(&mut self, now: u64, out: &mut impl FnMut(u16, Done)) {
+        self.engine.tick(now);
+        self.drain(out);
+    }
+
+    fn drain(&mut self, out: &mut impl FnMut(u16, Done)) {
+        self.engine.drain_dropped(&mut self.dropped);
+        for (fid, _) in self.dropped.drain(..) {
+            if let Some(h) = self.held.remove(&fid) {
+                self.counters.held_dropped += 1;
+                out(h.worker, Done { buf: h.buf, out: Out::Drop });
+            }
+        }
+    }
+
+    /// Hands back every held frame as dropped (shutdown).
+    pub fn release_all(&mut self, out: &mut impl FnMut(u16, Done)) {
+        self.held_order.clear();
+        for (_, h) in self.held.drain() {
+            self.counters.held_dropped += 1;
+            out(h.worker, Done { buf: h.buf, out: Out::Drop });
+        }
+    }
+
+    /// Frames held now.
+    pub fn held(&self) -> usize {
+        self.held.len()
+    }
+
+    /// A copy of the counters.
+    pub fn snapshot(&self) -> EngineSnapshot {
+        let rules = self.engine.rules();
+        let rule_hits = self
+            .engine
+            .rule_hits()
+            .iter()
+            .zip(&rules.rules)
+            .filter(|(n, _)| **n > 0)
+            .map(|(n, r)| (r.id.clone(), *n))
+            .collect();
+        EngineSnapshot {
+            engine: self.index,
+            frames: self.engine.stats().frames,
+            stats: self.engine.stats().clone(),
+            state: self.engine.state_stats(),
+            judge: self.counters.clone(),
+            rule_hits,
+            held: self.held.len(),
+        }
+    }
+}
+
+fn fate(a: Action) -> Out {
+    match a {
+        Action::Forward => Out::Forward,
+        Action::Drop | Action::Reject => Out::Drop,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::EngineConfig;
+    use crate::hash::Keyer;
+    use crate::hosttable::{HostLimits, HostTable};
+    use crate::rules::compile::Source;
+    use crate::wire::testutil::{fragment_v4, sip_fragments_v4, udp_v4};
+    use crate::wire::Frame;
+    use afxdp::mmap_area::{MmapArea, MmapAreaOptions};
+
+    const REJECT_OPTIONS: &str = r#"
+[[rule]]
+id = "no-options"
+when = 'sip.method == "OPTIONS"'
+action = "reject"
+status = 403
+"#;
+
+    fn judge(rules: &str, max_held: usize) -> Judge {
+        let src = Source { path: "t.toml".into(), text: rules.into() };
+        let rs = crate::rules::compile(&[src], std::path::Path::new("."), &Default::default()).unwrap();
+        let rs = Arc::new(rs);
+        let hosts = Arc::new(HostTable::new(HostLimits::default()));
+        let mut cfg = EngineConfig::default();
+        cfg.transactions.max_entries = 1024;
+        cfg.transactions.max_bytes = 1 << 20;
+        cfg.dialogs.max_entries = 1024;
+        cfg.dialogs.max_bytes = 1 << 20;
+        cfg.objects.max_bytes = 1 << 20;
+        let engine = Engine::with_rules(cfg, Keyer::with_keys(1, 2), rs.clone(), hosts);
+        Judge::new(3, engine, Arc::new(ArcSwap::new(rs)), max_held)
+    }
+
+    fn frames(n: usize) -> (Arc<MmapArea<'static, super::super::xsk::Meta>>, Vec<Buf>) {
+        MmapArea::new(n, 2048, MmapAreaOptions { huge_tlb: false }).unwrap()
+    }
+
+    fn load(mut b: Buf, bytes: &[u8]) -> Buf {
+        b.get_data_mut()[..bytes.len()].copy_from_slice(bytes);
+        b.set_len(bytes.len() as u16);
+        b
+    }
+
+    const OPTIONS: &[u8] = b"OPTIONS sip:b@10.0.0.2 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:b@y>\r\nCall-ID: c1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n";
+
+    /// An OPTIONS large enough to need three 256-byte fragments.
+    fn big_options(n: u16) -> Vec<u8> {
+        let body = OPTIONS.strip_suffix(b"\r\n").unwrap();
+        let mut m = body.to_vec();
+        m.extend_from_slice(format!("Subject: {n} {}\r\n\r\n", "x".repeat(400)).as_bytes());
+        m
+    }
+
+    /// A whole (unfragmented) Ethernet + IPv4 + UDP frame.
+    fn frame_v4(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+        fragment_v4(src, dst, 1, &udp_v4(src, dst, sport, dport, payload), 1480).remove(0)
+    }
+
+    #[test]
+    fn reject_turns_the_request_buffer_into_the_answer() {
+        let (_area, mut bufs) = frames(4);
+        let mut j = judge(REJECT_OPTIONS, 16);
+        let req = frame_v4([10, 0, 0, 1], [10, 0, 0, 2], 5060, 5060, OPTIONS);
+        let mut got = Vec::new();
+        j.judge(1, load(bufs.pop().unwrap(), &req), 7, &mut |w, d| got.push((w, d)));
+        assert_eq!(got.len(), 1);
+        let (w, d) = got.pop().unwrap();
+        assert_eq!((w, d.out), (7, Out::Inject));
+        assert_eq!(d.buf.get_user().engine, 3);
+        let reply = &d.buf.get_data()[..d.buf.get_len() as usize];
+        let Ok(Frame::Ip(ip)) = crate::wire::decode(reply) else { panic!("reply does not decode") };
+        assert_eq!(ip.src.to_string(), "10.0.0.2");
+        assert_eq!(ip.dst.to_string(), "10.0.0.1");
+        assert!(ip.payload.starts_with(b"SIP/2.0 403 "), "{:?}", String::from_utf8_lossy(ip.payload));
+        assert_eq!(j.snapshot().judge.injected, 1);
+        assert_eq!(j.snapshot().rule_hits.get("no-options"), Some(&1));
+    }
+
+    #[test]
+    fn fragments_are_held_then_released_together() {
+        let (_area, mut bufs) = frames(8);
+        let mut j = judge("", 16);
+        let frs = sip_fragments_v4([10, 0, 0, 1], [10, 0, 0, 2], (5060, 5060), 9, &big_options(0), 256);
+        assert!(frs.len() >= 2);
+        let mut got = Vec::new();
+        for (i, f) in frs.iter().enumerate() {
+            j.judge(10 + i as u64, load(bufs.pop().unwrap(), f), 1, &mut |w, d| got.push((w, d.out)));
+        }
+        assert_eq!(got.len(), frs.len(), "every fragment comes back once");
+        assert!(got.iter().all(|&(w, o)| w == 1 && o == Out::Forward));
+        assert_eq!(j.held(), 0);
+    }
+
+    #[test]
+    fn the_hold_cap_evicts_oldest_and_release_all_returns_the_rest() {
+        let (_area, mut bufs) = frames(16);
+        let mut j = judge("", 2);
+        let mut got = Vec::new();
+        // First fragments of four different datagrams: all held, the cap is two.
+        for id in 0..4u16 {
+            let f = sip_fragments_v4([10, 0, 0, 1], [10, 0, 0, 2], (5060, 5060), 100 + id, &big_options(id), 256).remove(0);
+            j.judge(id as u64, load(bufs.pop().unwrap(), &f), 0, &mut |_, d| got.push(d.out));
+        }
+        assert_eq!(j.held(), 2);
+        assert_eq!(got, vec![Out::Drop, Out::Drop]);
+        assert_eq!(j.snapshot().judge.held_evicted, 2);
+        j.release_all(&mut |_, d| got.push(d.out));
+        assert_eq!(got.len(), 4);
+        assert_eq!(j.held(), 0);
+    }
+
+    #[test]
+    fn a_swapped_rule_set_is_picked_up_once() {
+        let (_area, mut bufs) = frames(4);
+        let mut j = judge("", 4);
+        let req = frame_v4([10, 0, 0, 1], [10, 0, 0, 2], 5060, 5060, OPTIONS);
+        let mut got = Vec::new();
+        j.judge(1, load(bufs.pop().unwrap(), &req), 0, &mut |_, d| got.push(d.out));
+        let src = Source { path: "t.toml".into(), text: REJECT_OPTIONS.into() };
+        let rs = crate::rules::compile(&[src], std::path::Path::new("."), &Default::default()).unwrap();
+        j.rules.store(Arc::new(rs));
+        j.refresh_rules();
+        j.refresh_rules();
+        assert_eq!(j.snapshot().judge.rule_swaps, 1);
+        let req2 = frame_v4([10, 0, 0, 1], [10, 0, 0, 2], 5060, 5060, &OPTIONS.iter().map(|&b| if b == b'1' { b'2' } else { b }).collect::<Vec<_>>());
+        j.judge(2, load(bufs.pop().unwrap(), &req2), 0, &mut |_, d| got.push(d.out));
+        assert_eq!(got, vec![Out::Forward, Out::Inject]);
+    }
+}

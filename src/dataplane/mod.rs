@@ -1,0 +1,23 @@
+//! The appliance's data path: AF_XDP workers, engine threads, the XDP program, control.
+//!
+//! ```text
+//!  NIC rx ─ XDP ─┬─ not SIP ──────────────────────────────► peer NIC (kernel devmap)
+//!                └─ SIP ─► xsk rx ─ worker ─ shard(Call-ID) ─► engine k ─ verdict ─┐
+//!                            peer NIC tx ◄── forward ── worker ◄──────────────────┘
+//!                            same NIC tx ◄── reject answer
+//! ```
+//!
+//! Layout: [`xdp`] loads and pins the kernel program, [`xsk`] owns the AF_XDP sockets and
+//! frames, [`shard`] picks the engine, [`worker`] runs the rings, [`engines`] the engine
+//! threads around a [`judge::Judge`], [`stats`] the counters, [`control`] the pid file,
+//! control socket and reloads, and [`run`] wires them together for `secsip run`.
+
+pub mod control;
+pub mod engines;
+pub mod judge;
+pub mod run;
+pub mod shard;
+pub mod stats;
+pub mod worker;
+pub mod xdp;
+pub mod xsk;

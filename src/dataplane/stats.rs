@@ -1,0 +1,230 @@
+//! Counters of the data path and the report `secsip stats` prints.
+//!
+//! Each counter has one writer (its worker or engine thread), which updates it with a plain
+//! load and store: no read-modify-write, no contention, no lock. Readers sum them at report
+//! time. Engines keep their richer counters privately and publish a copy about twice a second.
+
+use serde_json::{json, Value};
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+
+/// Counters of one worker.
+#[derive(Debug, Default)]
+pub struct WorkerCounters {
+    /// Frames received per NIC (outside, inside).
+    pub rx: [AtomicU64; 2],
+    /// Frames sent per NIC.
+    pub tx: [AtomicU64; 2],
+    /// Frames dropped on an engine's verdict.
+    pub dropped: AtomicU64,
+    /// Reject answers put on the wire.
+    pub injected: AtomicU64,
+    /// SIP forwarded uninspected because an engine's queue was full (fail_open).
+    pub queue_full_forwarded: AtomicU64,
+    /// SIP dropped because an engine's queue was full (fail_closed).
+    pub queue_full_dropped: AtomicU64,
+    /// Frames dropped because a TX ring stayed full until the backlog overflowed.
+    pub tx_backlog_dropped: AtomicU64,
+    /// Times the worker went to sleep in poll(2).
+    pub sleeps: AtomicU64,
+}
+
+impl WorkerCounters {
+    /// Adds one (single writer).
+    pub fn bump(c: &AtomicU64) {
+        c.store(c.load(Relaxed) + 1, Relaxed);
+    }
+
+    /// Adds `n` received frames on `nic`.
+    pub fn add_rx(&self, nic: usize, n: u64) {
+        self.rx[nic].store(self.rx[nic].load(Relaxed) + n, Relaxed);
+    }
+
+    /// Adds `n` sent frames on `nic`.
+    pub fn add_tx(&self, nic: usize, n: u64) {
+        self.tx[nic].store(self.tx[nic].load(Relaxed) + n, Relaxed);
+    }
+
+    /// As JSON.
+    pub fn to_json(&self) -> Value {
+        let g = |c: &AtomicU64| c.load(Relaxed);
+        json!({
+            "rx": {"outside": g(&self.rx[0]), "inside": g(&self.rx[1])},
+            "tx": {"outside": g(&self.tx[0]), "inside": g(&self.tx[1])},
+            "dropped": g(&self.dropped),
+            "injected": g(&self.injected),
+            "queue_full_forwarded": g(&self.queue_full_forwarded),
+            "queue_full_dropped": g(&self.queue_full_dropped),
+            "tx_backlog_dropped": g(&self.tx_backlog_dropped),
+            "sleeps": g(&self.sleeps),
+        })
+    }
+}
+
+/// Where a worker's frames are. `free + in_fill + in_engines + in_tx + backlog == frames` at
+/// every instant the worker publishes; with no traffic, only `free` and `in_fill` are non-zero.
+#[derive(Debug, Default)]
+pub struct Accounting {
+    frames: AtomicUsize,
+    free: AtomicUsize,
+    in_fill: AtomicUsize,
+    in_engines: AtomicUsize,
+    in_tx: AtomicUsize,
+    backlog: AtomicUsize,
+}
+
+impl Accounting {
+    /// Publishes the worker's view.
+    pub fn set(&self, frames: usize, free: usize, in_fill: usize, in_engines: usize, in_tx: usize, backlog: usize) {
+        self.frames.store(frames, Relaxed);
+        self.free.store(free, Relaxed);
+        self.in_fill.store(in_fill, Relaxed);
+        self.in_engines.store(in_engines, Relaxed);
+        self.in_tx.store(in_tx, Relaxed);
+        self.backlog.store(backlog, Relaxed);
+    }
+
+    /// As JSON, with `lost` = frames no place accounts for (must be 0).
+    pub fn to_json(&self) -> Value {
+        let f = self.frames.load(Relaxed);
+        let parts = [&self.free, &self.in_fill, &self.in_engines, &self.in_tx, &self.backlog].map(|a| a.load(Relaxed));
+        let placed: usize = parts.iter().sum();
+        json!({
+            "total": f, "free": parts[0], "in_fill": parts[1], "in_engines": parts[2],
+            "in_tx": parts[3], "backlog": parts[4], "lost": f as i64 - placed as i64,
+        })
+    }
+}
+
+/// Latency summary of a histogram, in microseconds.
+pub fn latency_json(h: &hdrhistogram::Histogram<u64>) -> Value {
+    let us = |v: u64| v as f64 / 1000.0;
+    json!({
+        "count": h.len(),
+        "p50_us": us(h.value_at_quantile(0.50)),
+        "p90_us": us(h.value_at_quantile(0.90)),
+        "p99_us": us(h.value_at_quantile(0.99)),
+        "p999_us": us(h.value_at_quantile(0.999)),
+        "max_us": us(h.max()),
+    })
+}
+
+fn n(v: &Value) -> u64 {
+    v.as_u64().unwrap_or(0)
+}
+
+/// Renders the JSON report of a running daemon for a terminal.
+pub fn render(r: &Value) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "secsip {} — pid {}, up {:.0} s, {} mode, {} queue(s), {} engine(s)",
+        r["version"].as_str().unwrap_or("?"),
+        r["pid"],
+        r["uptime_s"].as_f64().unwrap_or(0.0),
+        r["mode"].as_str().unwrap_or("?"),
+        r["queues"].as_array().map_or(0, |a| a.len()),
+        r["engines"].as_array().map_or(0, |a| a.len()),
+    );
+    let _ = writeln!(o, "\nNICs (XDP program)");
+    for nic in r["nics"].as_array().into_iter().flatten() {
+        let x = &nic["xdp"];
+        let _ = writeln!(
+            o,
+            "  {:<10} {:<8} rx {:>10}  bridged in kernel {:>10}  to userspace {:>10}  banned {:>8}  fail-open {:>8}  fail-closed {:>8}",
+            nic["name"].as_str().unwrap_or("?"),
+            nic["mode"].as_str().unwrap_or("?"),
+            n(&x["rx"]),
+            n(&x["bridged"]),
+            n(&x["to_userspace"]),
+            n(&x["banned"]),
+            n(&x["fail_open"]),
+            n(&x["fail_closed"]),
+        );
+    }
+    let _ = writeln!(o, "\nQueues (AF_XDP workers)");
+    for q in r["queues"].as_array().into_iter().flatten() {
+        let c = &q["counters"];
+        let f = &q["frames"];
+        let _ = writeln!(
+            o,
+            "  q{:<3} rx {}/{}  tx {}/{}  dropped {}  injected {}  queue-full fwd/drop {}/{}  frames {} free {} in-fill {} in-engines {} in-tx {} lost {}",
+            q["queue"], n(&c["rx"]["outside"]), n(&c["rx"]["inside"]), n(&c["tx"]["outside"]), n(&c["tx"]["inside"]),
+            n(&c["dropped"]), n(&c["injected"]), n(&c["queue_full_forwarded"]), n(&c["queue_full_dropped"]),
+            n(&f["total"]), n(&f["free"]), n(&f["in_fill"]), n(&f["in_engines"]), n(&f["in_tx"]), f["lost"],
+        );
+        for (side, x) in ["outside", "inside"].iter().zip(q["xsk"].as_array().into_iter().flatten()) {
+            let _ = writeln!(
+                o,
+                "        {side:<8} socket: rx dropped {} ring full {} fill empty {} invalid {}/{}",
+                n(&x["rx_dropped"]), n(&x["rx_ring_full"]), n(&x["rx_fill_ring_empty_descs"]),
+                n(&x["rx_invalid_descs"]), n(&x["tx_invalid_descs"]),
+            );
+        }
+    }
+    let _ = writeln!(o, "\nVerdicts (all engines)");
+    for (k, v) in r["verdicts"].as_object().into_iter().flatten() {
+        let _ = writeln!(o, "  {k:<28} {}", v);
+    }
+    if let Some(h) = r["rule_hits"].as_object().filter(|m| !m.is_empty()) {
+        let _ = writeln!(o, "\nRule hits");
+        let mut hits: Vec<_> = h.iter().collect();
+        hits.sort_by_key(|(_, v)| std::cmp::Reverse(n(v)));
+        for (k, v) in hits {
+            let _ = writeln!(o, "  {k:<40} {}", v);
+        }
+    }
+    let _ = writeln!(o, "\nLatency rx->tx (µs)");
+    for l in r["latency"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            o,
+            "  {:<8} n {:>9}  p50 {:>8.1}  p90 {:>8.1}  p99 {:>8.1}  p99.9 {:>8.1}  max {:>8.1}",
+            l["engine"].as_str().map(str::to_string).unwrap_or_else(|| l["engine"].to_string()),
+            n(&l["count"]), l["p50_us"].as_f64().unwrap_or(0.0), l["p90_us"].as_f64().unwrap_or(0.0),
+            l["p99_us"].as_f64().unwrap_or(0.0), l["p999_us"].as_f64().unwrap_or(0.0), l["max_us"].as_f64().unwrap_or(0.0),
+        );
+    }
+    let rl = &r["reloads"];
+    let _ = writeln!(
+        o,
+        "\nReloads: {} ok, {} failed{}",
+        n(&rl["ok"]),
+        n(&rl["failed"]),
+        rl["last_error"].as_str().map(|e| format!(" (last error: {e})")).unwrap_or_default()
+    );
+    let ev = &r["events"];
+    let _ = writeln!(o, "Events: {} written, {} suppressed by rate limit, {} lost (queue full)", n(&ev["written"]), n(&ev["suppressed"]), n(&ev["lost"]));
+    let _ = writeln!(o, "Bans: {} active, {} in the XDP map", n(&r["bans"]["active"]), n(&r["bans"]["in_xdp"]));
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accounting_reports_unplaced_frames() {
+        let a = Accounting::default();
+        a.set(100, 40, 50, 5, 3, 2);
+        assert_eq!(a.to_json()["lost"], 0);
+        a.set(100, 40, 50, 0, 0, 0);
+        assert_eq!(a.to_json()["lost"], 10);
+    }
+
+    #[test]
+    fn counters_add_per_nic() {
+        let c = WorkerCounters::default();
+        c.add_rx(1, 5);
+        WorkerCounters::bump(&c.dropped);
+        let j = c.to_json();
+        assert_eq!(j["rx"]["inside"], 5);
+        assert_eq!(j["rx"]["outside"], 0);
+        assert_eq!(j["dropped"], 1);
+    }
+
+    #[test]
+    fn render_survives_an_empty_report() {
+        let s = render(&json!({}));
+        assert!(s.contains("Verdicts"));
+    }
+}
