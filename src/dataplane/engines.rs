@@ -3,6 +3,7 @@
 //! worker that sleeps is woken through its eventfd.
 
 use super::judge::{Done, EngineSnapshot, Judge};
+use super::stats::Freshness;
 use super::worker::{mono_ns, Job, WorkerShared};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,6 +26,8 @@ pub struct EngineLoop {
     pub batch: usize,
     /// Where the counters are published.
     pub snapshot: Arc<Mutex<EngineSnapshot>>,
+    /// Requests for fresh counters.
+    pub freshness: Arc<Freshness>,
 }
 
 /// Runs until every worker has dropped its sender. When `stop` is set, frames held for
@@ -34,6 +37,7 @@ pub fn run(mut judge: Judge, l: EngineLoop, stop: &AtomicBool) {
     let mut last_tick = mono_ns();
     let mut last_publish = last_tick;
     let mut released = false;
+    let mut published = 0;
     loop {
         let first = match l.input.recv_timeout(l.idle) {
             Ok(job) => Some(job),
@@ -73,20 +77,23 @@ pub fn run(mut judge: Judge, l: EngineLoop, stop: &AtomicBool) {
                 l.workers[w].wake();
             }
         }
-        if now.saturating_sub(last_publish) >= 500_000_000 {
+        let want = l.freshness.want.load(Ordering::Relaxed);
+        if now.saturating_sub(last_publish) >= 500_000_000 || want != published {
             last_publish = now;
-            publish(&judge, &l.snapshot);
+            published = want;
+            publish(&judge, &l.snapshot, want);
         }
     }
     let mut out = |w: u16, d: Done| {
         let _ = l.returns[w as usize].send(d);
     };
     judge.release_all(&mut out);
-    publish(&judge, &l.snapshot);
+    publish(&judge, &l.snapshot, published);
 }
 
-fn publish(judge: &Judge, slot: &Mutex<EngineSnapshot>) {
-    let s = judge.snapshot();
+fn publish(judge: &Judge, slot: &Mutex<EngineSnapshot>, generation: u64) {
+    let mut s = judge.snapshot();
+    s.generation = generation;
     if let Ok(mut g) = slot.lock() {
         *g = s;
     }

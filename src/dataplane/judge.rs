@@ -95,6 +95,8 @@ pub struct EngineSnapshot {
     pub rule_hits: BTreeMap<String, u64>,
     /// Frames held for reassembly now.
     pub held: usize,
+    /// The freshness generation this copy answers.
+    pub generation: u64,
 }
 
 /// Frames held by an engine, with the worker each belongs to.
@@ -264,6 +266,7 @@ impl Judge {
             judge: self.counters.clone(),
             rule_hits,
             held: self.held.len(),
+            generation: 0,
         }
     }
 }

@@ -8,7 +8,7 @@
 use super::control::{self, ReloadStatus};
 use super::engines::{self, EngineLoop};
 use super::judge::{EngineSnapshot, Judge, ACTIONS, CAUSES};
-use super::stats::{latency_json, render};
+use super::stats::{latency_json, render, Freshness};
 use super::worker::{self, mono_ns, new_histogram, Judging, WorkerConfig, WorkerShared};
 use super::xdp::{OnExit, XdpPair, COUNTERS};
 use super::xsk::{xsk_stats, QueuePair};
@@ -88,10 +88,30 @@ struct Parts {
     reloads: Arc<Mutex<ReloadStatus>>,
     hosts: Arc<HostTable>,
     bans_in_xdp: Arc<std::sync::atomic::AtomicUsize>,
+    freshness: Arc<Freshness>,
 }
 
 impl Parts {
+    /// Asks every worker and engine for fresh counters and waits (at most 300 ms: an engine
+    /// wakes at least every timer tick) until they have published.
+    fn refresh(&self) {
+        let want = self.freshness.request();
+        for w in &self.workers {
+            w.kick();
+        }
+        let deadline = Instant::now() + Duration::from_millis(300);
+        while Instant::now() < deadline {
+            let workers = self.workers.iter().all(|w| w.published.load(Ordering::Acquire) >= want);
+            let engines = self.engines.iter().all(|e| e.lock().map(|s| s.generation >= want).unwrap_or(true));
+            if workers && engines {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
     fn report(&self) -> Value {
+        self.refresh();
         let (nics, _) = {
             let x = self.xdp.lock().unwrap_or_else(|p| p.into_inner());
             let nics: Vec<Value> = x
@@ -205,8 +225,11 @@ pub fn run(config_path: PathBuf, ov: Overrides) -> Result<()> {
     let hosts = Arc::new(HostTable::new(cfg.hosts.clone()));
     let stop = Arc::new(AtomicBool::new(false));
     let n_eng = app.engines;
-    let workers: Vec<Arc<WorkerShared>> =
-        (0..qps.len()).map(|_| WorkerShared::new(n_eng).map(Arc::new)).collect::<std::io::Result<_>>().context("eventfd")?;
+    let freshness = Arc::new(Freshness::default());
+    let workers: Vec<Arc<WorkerShared>> = (0..qps.len())
+        .map(|_| WorkerShared::new(n_eng, freshness.clone()).map(Arc::new))
+        .collect::<std::io::Result<_>>()
+        .context("eventfd")?;
     let tick_ns = cfg.engine.timer_tick_ms.max(1) * 1_000_000;
     let max_held = (app.frames as usize / 4).max(64);
     let new_judge = |i: usize| {
@@ -240,6 +263,7 @@ pub fn run(config_path: PathBuf, ov: Overrides) -> Result<()> {
                 idle: Duration::from_millis(app.idle_timeout_ms.min(cfg.engine.timer_tick_ms.max(1))),
                 batch: app.batch,
                 snapshot: snap,
+                freshness: freshness.clone(),
             };
             let judge = new_judge(i);
             let stop = stop.clone();
@@ -302,6 +326,7 @@ pub fn run(config_path: PathBuf, ov: Overrides) -> Result<()> {
         reloads: reloads.clone(),
         hosts: hosts.clone(),
         bans_in_xdp: bans_in_xdp.clone(),
+        freshness,
     });
     let sock_path = app.run_dir.join(control::SOCKET);
     let _ = std::fs::remove_file(&sock_path);

@@ -8,6 +8,22 @@ use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
+/// On-demand publishing: the control thread raises `want`; every worker and engine publishes
+/// its private counters when it sees a new value and records the value it published for, so
+/// a report can wait until every copy is at least as new as the request.
+#[derive(Debug, Default)]
+pub struct Freshness {
+    /// The latest generation asked for.
+    pub want: AtomicU64,
+}
+
+impl Freshness {
+    /// Asks for a new generation; returns it.
+    pub fn request(&self) -> u64 {
+        self.want.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
+    }
+}
+
 /// Counters of one worker.
 #[derive(Debug, Default)]
 pub struct WorkerCounters {

@@ -11,7 +11,7 @@
 
 use super::judge::{Done, EngineSnapshot, Judge, Out};
 use super::shard;
-use super::stats::{Accounting, WorkerCounters};
+use super::stats::{Accounting, Freshness, WorkerCounters};
 use super::xsk::{Buf, Deque, Meta, QueuePair};
 use crate::config::Failure;
 use crate::hash::Keyer;
@@ -19,8 +19,8 @@ use afxdp::buf::Buf as _;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use hdrhistogram::Histogram;
 use std::os::fd::RawFd;
-use std::sync::atomic::{fence, AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// A frame on its way to an engine.
 pub struct Job {
@@ -40,13 +40,17 @@ pub struct WorkerShared {
     pub sleeping: AtomicBool,
     /// eventfd that ends the worker's poll(2).
     pub wake_fd: RawFd,
-    /// Latency histograms (rx -> tx, ns), one per engine, published about once a second.
+    /// Latency histograms (rx -> tx, ns), one per engine, published twice a second and on request.
     pub latency: Mutex<Vec<Histogram<u64>>>,
+    /// Generation of the last publication (see [`Freshness`]).
+    pub published: AtomicU64,
+    /// Requests for fresh counters.
+    pub freshness: Arc<Freshness>,
 }
 
 impl WorkerShared {
     /// Shared state for a worker whose frames may be judged by `engines` engines.
-    pub fn new(engines: usize) -> std::io::Result<WorkerShared> {
+    pub fn new(engines: usize, freshness: Arc<Freshness>) -> std::io::Result<WorkerShared> {
         // SAFETY: plain syscall; the result is checked.
         let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
         if fd < 0 {
@@ -58,6 +62,8 @@ impl WorkerShared {
             sleeping: AtomicBool::new(false),
             wake_fd: fd,
             latency: Mutex::new((0..engines.max(1)).map(|_| new_histogram()).collect()),
+            published: AtomicU64::new(0),
+            freshness,
         })
     }
 
@@ -197,9 +203,11 @@ pub fn run(
                 j.tick(now, &mut |_, d| done.push(d));
             }
         }
-        if now.saturating_sub(last_publish) >= 500_000_000 {
+        let want = l.shared.freshness.want.load(Ordering::Relaxed);
+        if now.saturating_sub(last_publish) >= 500_000_000 || want != l.shared.published.load(Ordering::Relaxed) {
             last_publish = now;
             l.publish(&judging, inline_snapshot);
+            l.shared.published.store(want, Ordering::Release);
         }
         l.account();
 
@@ -412,7 +420,8 @@ impl Loop<'_> {
             }
         }
         if let (Judging::Inline(j), Some(slot)) = (judging, inline_snapshot) {
-            let s = j.snapshot();
+            let mut s = j.snapshot();
+            s.generation = self.shared.freshness.want.load(Ordering::Relaxed);
             if let Ok(mut g) = slot.lock() {
                 *g = s;
             }
