@@ -405,14 +405,17 @@ pub fn run(config_path: PathBuf, ov: Overrides) -> Result<()> {
     drop(qps); // closes the sockets: the XSKMAP slots empty, the program falls back per policy
     drop(areas);
     let on_exit = if app.failure == Failure::FailOpen { OnExit::LeavePinned } else { OnExit::Detach };
+    drop(parts); // the report's handle on the XDP programs
     match Arc::try_unwrap(xdp) {
-        Ok(m) => m.into_inner().unwrap_or_else(|p| p.into_inner()).finish(on_exit)?,
-        Err(_) => log("XDP handle still shared at exit; leaving the programs pinned"),
+        Ok(m) => {
+            m.into_inner().unwrap_or_else(|p| p.into_inner()).finish(on_exit)?;
+            log(match on_exit {
+                OnExit::LeavePinned => "XDP programs left pinned: the NICs keep bridging, SIP uninspected (fail_open)",
+                OnExit::Detach => "XDP programs detached: nothing crosses (fail_closed)",
+            });
+        }
+        Err(_) => log("XDP handle still shared at exit; the programs stay pinned"),
     }
-    log(match on_exit {
-        OnExit::LeavePinned => "XDP programs left pinned: the NICs keep bridging, SIP uninspected (fail_open)",
-        OnExit::Detach => "XDP programs detached: nothing crosses (fail_closed)",
-    });
     let _ = std::fs::remove_file(&sock_path);
     let _ = std::fs::remove_file(&pid_file);
     if leaked != 0 {

@@ -1,0 +1,308 @@
+//! End to end: the appliance as a transparent AF_XDP bridge between two network namespaces,
+//! with real SIPp calls, real sipvicious scans and forged requests crossing it.
+//!
+//! Each test builds its own testbed (tests/lib/testbed.sh) and runs `secsip run` in the middle
+//! namespace. They run one at a time (a static lock): the machine has two cores, and SIPp
+//! loads in parallel would measure each other. Without root or namespaces they print SKIPPED
+//! (unless SECSIP_REQUIRE_NETNS=1, as in CI, where that is a failure).
+
+#[path = "common/appliance.rs"]
+mod appliance;
+
+use appliance::{config_text, root, sipvicious, Daemon, Side, SippResult, Testbed};
+use serde_json::Value;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn shipped_rules() -> std::path::PathBuf {
+    root().join("rules")
+}
+
+fn n(v: &Value) -> u64 {
+    v.as_u64().unwrap_or(0)
+}
+
+fn xdp(r: &Value, nic: usize, counter: &str) -> u64 {
+    n(&r["nics"][nic]["xdp"][counter])
+}
+
+fn rule_hits(r: &Value, id: &str) -> u64 {
+    n(&r["rule_hits"][id])
+}
+
+fn assert_calls_ok(what: &str, r: &SippResult, calls: u64) {
+    assert_eq!(
+        (r.successful, r.failed, r.unexpected),
+        (calls, 0, 0),
+        "{what}: expected {calls} successful calls and no failure: {r:?}"
+    );
+}
+
+#[test]
+fn calls_cross_and_everything_else_is_bridged_in_the_kernel() {
+    let _g = serial();
+    let Some(tb) = Testbed::up("ssp-calls") else { return };
+    let d = Daemon::start(&tb, "calls", &config_text(&shipped_rules(), ""), &[]);
+    let _uas = tb.uas("calls");
+
+    // 90 calls/s: the shipped rules cap new INVITEs per source at 100/s (burst 200).
+    let r = tb.uac("calls", "10.99.0.1", 5060, 1000, 90, 40);
+    assert_calls_ok("1000 calls through the bridge", &r, 1000);
+
+    assert!(tb.ping("10.99.0.2", 5), "ICMP v4 does not cross");
+    assert!(tb.ping("fd99::2", 5), "ICMP v6 (and neighbour discovery) does not cross");
+    assert!(tb.arp_resolved(), "ARP did not resolve the server through the bridge");
+    let got = tb.udp_stream(500, 1000);
+    assert_eq!(got, 500, "UDP 'RTP' stream lost datagrams");
+
+    let s = d.assert_frames_home();
+    // The non-SIP traffic never reached userspace: the kernel bridged it.
+    let bridged = xdp(&s, 0, "bridged");
+    assert!(bridged >= 500 + 5, "outside bridged in kernel only {bridged}");
+    assert!(xdp(&s, 1, "bridged") >= 5, "inside: ICMP replies should be bridged in kernel");
+    // 1000 calls = 3000 SIP messages each way (INVITE, ACK, BYE / 180, 200, 200), retransmissions aside.
+    let to_user = xdp(&s, 0, "to_userspace") + xdp(&s, 1, "to_userspace");
+    assert!(to_user >= 6000, "SIP frames to userspace: {to_user}");
+    let q = &s["queues"][0]["counters"];
+    assert_eq!(n(&q["rx"]["outside"]) + n(&q["rx"]["inside"]), to_user, "every redirected frame was received");
+    assert_eq!(n(&q["tx"]["outside"]) + n(&q["tx"]["inside"]), to_user, "every SIP frame was forwarded: {}", s["verdicts"]);
+    assert_eq!(n(&s["verdicts"]["valid.accept"]), to_user, "{}", s["verdicts"]);
+    assert!(n(&s["latency"][0]["count"]) >= to_user, "latency recorded for every SIP frame");
+    let (st, log) = d.stop();
+    assert!(st.success(), "secsip exit {st}:\n{log}");
+    assert!(log.contains("unaccounted 0"), "{log}");
+}
+
+#[test]
+fn run_to_completion_mode_carries_calls() {
+    let _g = serial();
+    let Some(tb) = Testbed::up("ssp-rtc") else { return };
+    let d = Daemon::start(&tb, "rtc", &config_text(&shipped_rules(), ""), &["--engines", "0"]);
+    assert_eq!(d.stats()["mode"], "run-to-completion");
+    let _uas = tb.uas("rtc");
+    let r = tb.uac("rtc", "10.99.0.1", 5060, 200, 100, 30);
+    assert_calls_ok("200 calls, run-to-completion", &r, 200);
+    d.assert_frames_home();
+    let (st, log) = d.stop();
+    assert!(st.success(), "{log}");
+}
+
+#[test]
+fn a_forged_bye_is_dropped_and_the_real_one_passes() {
+    let _g = serial();
+    let Some(tb) = Testbed::up("ssp-bye") else { return };
+    let d = Daemon::start(&tb, "bye", &config_text(&shipped_rules(), ""), &[]);
+    let _uas = tb.uas("bye");
+    let out = tb
+        .cmd(Side::Client, "timeout")
+        .args(["20", "python3"])
+        .arg(root().join("tests/attacks/bye-attack.py"))
+        .args(["--caller", "10.99.0.1:5062", "--attacker", "10.99.0.3:5060", "--callee", "10.99.0.2:5060"])
+        .output()
+        .unwrap();
+    let res: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("bye-attack.py: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(res["call_established"], true, "{res}");
+    assert_eq!(res["forged_bye_accepted"], false, "the forged BYE reached the callee: {res}");
+    assert_eq!(res["real_bye_status"], 200, "the caller's own BYE did not end the call: {res}");
+    let s = d.assert_frames_home();
+    assert_eq!(rule_hits(&s, "dialog-forged-request"), 1, "{}", s["rule_hits"]);
+    d.stop();
+}
+
+#[test]
+fn scans_get_no_answer_and_the_rules_are_named() {
+    let _g = serial();
+    let Some(tb) = Testbed::up("ssp-scan") else { return };
+    let d = Daemon::start(&tb, "scan", &config_text(&shipped_rules(), ""), &[]);
+    // A target that answers scanners like a real PBX (it would be found without the firewall).
+    let target = tb
+        .cmd(Side::Server, "timeout")
+        .args(["60", "python3"])
+        .arg(root().join("tests/attacks/target.py"))
+        .args(["--bind", "10.99.0.2:5060", "--users", "100,101,102,110", "--max-seconds", "55"])
+        .stdout(std::fs::File::create(tb.work.join("target.json")).unwrap())
+        .stderr(std::fs::File::create(tb.work.join("target.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let _target = appliance::ChildGuard(Some(target));
+    std::thread::sleep(Duration::from_millis(500));
+    let run = |tool: &str, args: &[&str]| -> String {
+        let sv = sipvicious(tool);
+        let out = tb.cmd(Side::Client, "timeout").arg("40").args(&sv).args(args).output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        std::fs::write(tb.work.join(format!("{tool}.log")), &text).unwrap();
+        text
+    };
+    let svmap = run("svmap", &["-x", "10.99.0.1", "10.99.0.2"]);
+    assert!(!svmap.contains("10.99.0.2:5060"), "svmap found the server through the firewall:\n{svmap}");
+    let svwar = run("svwar", &["-x", "10.99.0.1", "-e", "95-115", "10.99.0.2"]);
+    for ext in ["100", "101", "102", "110"] {
+        assert!(!svwar.lines().any(|l| l.contains(&format!("| {ext} "))), "svwar found extension {ext}:\n{svwar}");
+    }
+    let s = d.assert_frames_home();
+    let hits = s["rule_hits"].as_object().unwrap();
+    assert!(hits.keys().any(|k| k.starts_with("scanner-")), "no scanner rule fired: {}", s["rule_hits"]);
+    let dropped: u64 = s["verdicts"].as_object().unwrap().iter().filter(|(k, _)| !k.ends_with(".accept")).map(|(_, v)| n(v)).sum();
+    assert!(dropped > 0, "{}", s["verdicts"]);
+    d.stop();
+}
+
+#[test]
+fn an_invite_flood_is_cut_to_the_limit_and_another_caller_still_calls() {
+    let _g = serial();
+    let Some(tb) = Testbed::up("ssp-flood") else { return };
+    let d = Daemon::start(&tb, "flood", &config_text(&shipped_rules(), ""), &[]);
+    let _uas = tb.uas("flood");
+    let start = Instant::now();
+    // 400 new calls per second for 4 s from one address: 4x the per-source limit (burst 200,
+    // then 100/s).
+    let mut flood = tb.uac_cmd("flood", "10.99.0.1", 5060, 1600, 400, 8).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let honest = tb.uac("honest", "10.99.0.3", 5070, 30, 10, 20);
+    let _ = flood.wait();
+    let elapsed = start.elapsed().as_secs_f64();
+    assert_calls_ok("the other caller during the flood", &honest, 30);
+    let s = d.assert_frames_home();
+    let cut = rule_hits(&s, "flood-invite-rate");
+    let admitted = rule_hits(&s, "count-prefix-invites");
+    // Every new INVITE admitted for the flooding address: the burst plus the leak rate.
+    let limit = 200.0 + 100.0 * (elapsed + 1.0);
+    assert!(cut > 300, "the flood was not cut: {}", s["rule_hits"]);
+    assert!((admitted as f64) <= limit + 30.0 + 10.0, "admitted {admitted} new INVITEs in {elapsed:.1} s (limit {limit:.0} + the other caller's 30)");
+    assert!(admitted >= 200, "admitted only {admitted}: the burst should pass");
+    d.stop();
+}
+
+fn write_rules(dir: &Path, extra: &str) {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir.join("lists")).unwrap();
+    for e in std::fs::read_dir(shipped_rules()).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "toml") {
+            std::fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    for e in std::fs::read_dir(shipped_rules().join("lists")).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, dir.join("lists").join(p.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(dir.join("99-extra.toml"), extra).unwrap();
+}
+
+#[test]
+fn twenty_reloads_during_calls_lose_nothing_and_a_broken_file_changes_nothing() {
+    let _g = serial();
+    let Some(tb) = Testbed::up("ssp-reload") else { return };
+    let (a, b) = (tb.work.join("rules-a"), tb.work.join("rules-b"));
+    write_rules(&a, "# set A: the shipped rules\n");
+    write_rules(&b, "[[rule]]\nid = \"set-b-marker\"\nwhen = 'sip.method == \"MESSAGE\"'\naction = \"drop\"\n");
+    let d = Daemon::start(&tb, "reload", &config_text(&a, ""), &[]);
+    let _uas = tb.uas("reload");
+    let mut uac = tb.uac_cmd("reload", "10.99.0.1", 5060, 1000, 90, 40).spawn().unwrap();
+    for i in 0..20 {
+        std::thread::sleep(Duration::from_millis(400));
+        let dir = if i % 2 == 0 { &b } else { &a };
+        std::fs::write(&d.config, config_text(dir, "")).unwrap();
+        d.reload();
+    }
+    let st = uac.wait().unwrap();
+    let r = SippResult::read(&tb.work.join("uac-reload.csv"), st);
+    assert_calls_ok("1000 calls during 20 reloads", &r, 1000);
+    // Wait for the last reload to be counted.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut s = d.stats();
+    while n(&s["reloads"]["ok"]) < 20 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        s = d.stats();
+    }
+    assert_eq!((n(&s["reloads"]["ok"]), n(&s["reloads"]["failed"])), (20, 0), "{}", s["reloads"]);
+    let swaps: u64 = s["engines"].as_array().unwrap().iter().map(|e| n(&e["judge"]["rule_swaps"])).sum();
+    assert!(swaps >= 1, "the engines never picked up a reloaded set");
+    let rules_before = n(&s["reloads"]["rules"]);
+
+    // A broken file: refused, reported with file:line:col, the running set stays.
+    std::fs::write(a.join("99-extra.toml"), "[[rule]]\nid = \"broken\"\nwhen = 'sip.method == '\n").unwrap();
+    std::fs::write(&d.config, config_text(&a, "")).unwrap();
+    d.reload();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while n(&s["reloads"]["failed"]) < 1 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        s = d.stats();
+    }
+    assert_eq!(n(&s["reloads"]["failed"]), 1, "{}", s["reloads"]);
+    let err = s["reloads"]["last_error"].as_str().unwrap_or_default().to_string();
+    assert!(err.contains("99-extra.toml:3:"), "error does not name file and line: {err}");
+    assert_eq!(n(&s["reloads"]["rules"]), rules_before, "the running set changed");
+    let r2 = tb.uac("after-broken", "10.99.0.1", 5060, 20, 20, 20);
+    assert_calls_ok("calls after a refused reload", &r2, 20);
+    d.assert_frames_home();
+    let (st, log) = d.stop();
+    assert!(st.success(), "{log}");
+    assert!(log.contains("reload refused"), "{log}");
+}
+
+fn sigkill_during_calls(name: &str, policy: &str) -> (SippResult, SippResult) {
+    let tb = Testbed::up(name).unwrap();
+    let d = Daemon::start(&tb, policy, &config_text(&shipped_rules(), ""), &["--failure", policy]);
+    let _uas = tb.uas(policy);
+    let before = tb.uac("before", "10.99.0.1", 5060, 50, 50, 20);
+    d.kill();
+    std::thread::sleep(Duration::from_millis(200));
+    let after = tb.uac("after", "10.99.0.1", 5060, 50, 50, 10);
+    // ARP, ICMP and RTP are bridged in the kernel either way.
+    assert!(tb.ping("10.99.0.2", 3), "non-SIP stopped crossing after the daemon died");
+    (before, after)
+}
+
+#[test]
+fn fail_open_keeps_sip_flowing_when_the_daemon_is_killed() {
+    let _g = serial();
+    if appliance::unavailable().is_some() {
+        eprintln!("SKIPPED: testbed unavailable");
+        return;
+    }
+    let (before, after) = sigkill_during_calls("ssp-fopen", "fail_open");
+    assert_calls_ok("before SIGKILL", &before, 50);
+    assert_calls_ok("after SIGKILL, fail_open", &after, 50);
+}
+
+#[test]
+fn fail_closed_stops_sip_when_the_daemon_is_killed() {
+    let _g = serial();
+    if appliance::unavailable().is_some() {
+        eprintln!("SKIPPED: testbed unavailable");
+        return;
+    }
+    let (before, after) = sigkill_during_calls("ssp-fclose", "fail_closed");
+    assert_calls_ok("before SIGKILL", &before, 50);
+    assert_eq!(after.successful, 0, "SIP crossed a dead fail_closed appliance: {after:?}");
+}
+
+#[test]
+fn sigterm_with_fail_closed_detaches_and_restart_replaces_the_pinned_program() {
+    let _g = serial();
+    let Some(tb) = Testbed::up("ssp-restart") else { return };
+    let d = Daemon::start(&tb, "first", &config_text(&shipped_rules(), ""), &[]);
+    let (st, log) = d.stop();
+    assert!(st.success(), "{log}");
+    assert!(log.contains("left pinned"), "{log}");
+    assert!(tb.ping("10.99.0.2", 2), "fail_open after SIGTERM must keep bridging");
+    // A second daemon replaces the pinned program in place.
+    let d = Daemon::start(&tb, "second", &config_text(&shipped_rules(), ""), &["--failure", "fail_closed"]);
+    let _uas = tb.uas("restart");
+    let r = tb.uac("restart", "10.99.0.1", 5060, 10, 10, 15);
+    assert_calls_ok("calls after a restart", &r, 10);
+    let (st, log) = d.stop();
+    assert!(st.success(), "{log}");
+    assert!(log.contains("detached"), "{log}");
+    let out = tb.cmd(Side::Fw, "ip").args(["link", "show", "outside"]).stderr(Stdio::null()).output().unwrap();
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("xdp"), "program still attached after fail_closed SIGTERM");
+}
