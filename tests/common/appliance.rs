@@ -236,7 +236,7 @@ impl SippResult {
         let text = std::fs::read_to_string(stf).unwrap_or_default();
         let mut lines = text.lines().filter(|l| !l.trim().is_empty());
         let Some(header) = lines.next() else { return SippResult::default() };
-        let Some(last) = lines.last() else { return SippResult::default() };
+        let Some(last) = lines.next_back() else { return SippResult::default() };
         let names: Vec<&str> = header.split(';').collect();
         let vals: Vec<&str> = last.split(';').collect();
         let get = |n: &str| names.iter().position(|h| *h == n).and_then(|i| vals.get(i)).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
