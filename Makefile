@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PCAP ?= tests/pcaps/sipp-call.pcap
 
-.PHONY: all deps build release test unit lint run bench check-config rules-check clean
+.PHONY: all deps build release test unit lint run replay bench check-config rules-check clean
 
 all: build
 
@@ -19,13 +19,18 @@ release:
 ## test: install what is missing, then the whole suite (unit, property, end-to-end, namespaces)
 test: deps
 	$(CARGO) build --all-targets
-	$(CARGO) test --no-fail-fast
+	SECSIP_REQUIRE_NETNS=$${SECSIP_REQUIRE_NETNS:-$$( [ "$$(id -u)" = 0 ] && echo 1 || echo 0)} $(CARGO) test --no-fail-fast
 	$(CARGO) run --quiet -- --check -c config/secsip.toml
 	$(CARGO) clippy --all-targets --quiet -- -D warnings
 
-## run: until the appliance lands, replay the shipped captures through the engine and the
-## shipped rules: a real SIPp call (all accepted), then a real sipvicious scan (all stopped)
-run: release
+## run: the appliance between two network namespaces with the shipped config and rules:
+## SIPp calls and a sipvicious scan through it, then what passed and what was stopped
+## (root; tears everything down at the end)
+run: deps release
+	bash tests/lib/demo.sh ./target/release/secsip
+
+## replay: the shipped captures through the engine offline (no root needed)
+replay: release
 	./target/release/secsip check --pcap $(PCAP) --verbose -c config/secsip.toml
 	@echo
 	./target/release/secsip rules test rules/ --pcap tests/pcaps/sipvicious-scan.pcap -c config/secsip.toml | tail -n 14
