@@ -23,6 +23,7 @@ pub mod config;
 #[allow(unsafe_code)]
 pub mod dataplane;
 pub mod engine;
+pub mod eve;
 pub mod fixtures;
 pub mod hash;
 pub mod hosttable;

@@ -114,6 +114,12 @@ fn a_forged_bye_is_dropped_and_the_real_one_passes() {
     assert_eq!(res["real_bye_status"], 200, "the caller's own BYE did not end the call: {res}");
     let s = d.assert_frames_home();
     assert_eq!(rule_hits(&s, "dialog-forged-request"), 1, "{}", s["rule_hits"]);
+    let ev = d.wait_event("dialog-forged-request").unwrap_or_else(|| panic!("no event for the forged BYE: {:?}", d.events()));
+    assert_eq!(ev["event_type"], "drop", "{ev}");
+    assert_eq!(ev["src_ip"], "10.99.0.3", "{ev}");
+    assert_eq!(ev["in_iface"], "outside", "{ev}");
+    assert_eq!(ev["sip"]["method"], "BYE", "{ev}");
+    assert_eq!(ev["alert"]["action"], "blocked", "{ev}");
     d.stop();
 }
 
@@ -152,6 +158,11 @@ fn scans_get_no_answer_and_the_rules_are_named() {
     assert!(hits.keys().any(|k| k.starts_with("scanner-")), "no scanner rule fired: {}", s["rule_hits"]);
     let dropped: u64 = s["verdicts"].as_object().unwrap().iter().filter(|(k, _)| !k.ends_with(".accept")).map(|(_, v)| n(v)).sum();
     assert!(dropped > 0, "{}", s["verdicts"]);
+    // The event log names the rules that stopped the scan.
+    let scanner = hits.keys().find(|k| k.starts_with("scanner-")).unwrap().clone();
+    let ev = d.wait_event(&scanner).unwrap_or_else(|| panic!("no event names {scanner}: {:?}", d.events()));
+    assert_eq!(ev["src_ip"], "10.99.0.1", "{ev}");
+    assert!(ev["sip"]["user_agent"].as_str().is_some_and(|u| !u.is_empty()), "{ev}");
     d.stop();
 }
 

@@ -76,6 +76,12 @@ pub struct JudgeCounters {
     pub inject_failed: BTreeMap<&'static str, u64>,
     /// Rule-set swaps this engine picked up.
     pub rule_swaps: u64,
+    /// Security events queued for the log.
+    pub events_sent: u64,
+    /// Events the rate limit suppressed.
+    pub events_suppressed: u64,
+    /// Events lost because the writer's queue was full.
+    pub events_lost: u64,
 }
 
 /// A point-in-time copy of an engine's counters, for `secsip stats`.
@@ -99,6 +105,104 @@ pub struct EngineSnapshot {
     pub generation: u64,
 }
 
+/// Where an engine sends its security events, and how many it may send.
+pub struct EventSink {
+    /// The writer's queue.
+    pub sender: crate::eve::EventSender,
+    /// This engine's share of the log's rate.
+    pub limiter: crate::eve::RateLimiter,
+    /// NIC names, outside then inside (`in_iface`).
+    pub ifaces: [String; 2],
+    /// Call-ID hash for `flow_id` (the shard's keyer).
+    pub keyer: crate::hash::Keyer,
+    /// Events the queue refused (full).
+    pub lost: u64,
+    /// Events sent.
+    pub sent: u64,
+}
+
+impl EventSink {
+    /// Writes the event a judgement calls for, if any and if the rate allows.
+    fn judged(&mut self, now: u64, rules: &RuleSet, parser: &mut crate::sip::Parser, frame: &[u8], nic: u8, j: &crate::engine::Judgement<'_>) {
+        use crate::eve::{Alert, Event, EventType};
+        let v = j.verdict;
+        let rule_of = |i: u32| rules.rules.get(i as usize);
+        // Which rule to name: the one that decided, else the first that asked to be logged
+        // (log = true, or a monitor-mode rule that would have acted).
+        let (event_type, rule) = match (v.action, v.cause) {
+            (Action::Drop, Cause::Rule(i)) => (EventType::Drop, rule_of(i)),
+            (Action::Reject, Cause::Rule(i)) => (EventType::Reject, rule_of(i)),
+            (Action::Drop, _) => (EventType::Drop, None),
+            (Action::Reject, _) => (EventType::Reject, None),
+            (Action::Forward, _) => {
+                let logged = j.fired.iter().filter_map(|f| rule_of(f.rule)).find(|r| {
+                    r.log || (r.monitor && !matches!(r.action, crate::rules::model::Action::Accept))
+                });
+                match logged {
+                    Some(r) => (EventType::Alert, Some(r)),
+                    None => return,
+                }
+            }
+        };
+        if v.cause == Cause::NotSip && v.action == Action::Forward {
+            return;
+        }
+        if !self.limiter.admit(now) {
+            return;
+        }
+        let Some(sip) = j.sip else {
+            return; // undecodable frames have no addresses to log; they are counted
+        };
+        let alert = rule.map(|r| Alert {
+            action: if event_type == EventType::Alert { Alert::ALLOWED } else { Alert::BLOCKED },
+            signature_id: rules.rules.iter().position(|x| std::ptr::eq(x, r)).map_or(0, |i| i as u32 + 1),
+            signature: r.id.clone(),
+            category: r.tag.clone().unwrap_or_else(|| r.file.file_stem().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()),
+            severity: r.severity,
+        });
+        let text = |b: Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+        let mut info = crate::eve::SipInfo {
+            method: text(sip.method_bytes),
+            call_id: text(sip.call_id),
+            code: sip.status,
+            ..Default::default()
+        };
+        // The rest is read again from the message, only for the events that get written.
+        if j.frames.len() == 1 {
+            if let Ok(crate::wire::Frame::Ip(d)) = crate::wire::decode(frame) {
+                let m = parser.parse(d.payload);
+                info.uri = text(m.request_uri_bytes());
+                info.from = text(m.header(crate::sip::HeaderName::From));
+                info.to = text(m.header(crate::sip::HeaderName::To));
+                info.user_agent = m.user_agent().map(|u| String::from_utf8_lossy(u).into_owned());
+                info.reason = m.reason_phrase().map(|r| String::from_utf8_lossy(r).into_owned());
+            }
+        }
+        let flow_id = sip.call_id.map_or(0, |c| self.keyer.call_id(c) as u64);
+        let ev = Event {
+            timestamp_ns: wall_ns(),
+            event_type,
+            src: sip.src,
+            dst: sip.dst,
+            proto: if sip.transport == crate::wire::Transport::Tcp { "TCP" } else { "UDP" },
+            in_iface: self.ifaces[nic as usize & 1].clone(),
+            flow_id,
+            alert,
+            sip: Some(info),
+            reason: (rule.is_none()).then(|| v.cause.name()),
+        };
+        if self.sender.try_send(ev) {
+            self.sent += 1;
+        } else {
+            self.lost += 1;
+        }
+    }
+}
+
+fn wall_ns() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+}
+
 /// Frames held by an engine, with the worker each belongs to.
 struct Held {
     buf: Buf,
@@ -118,12 +222,15 @@ pub struct Judge {
     scratch: Vec<u8>,
     ids: Vec<FrameId>,
     counters: JudgeCounters,
+    events: Option<EventSink>,
+    parser: crate::sip::Parser,
 }
 
 impl Judge {
     /// `max_held` bounds the frames kept for incomplete datagrams (they are UMEM frames the
     /// workers cannot refill with while held).
     pub fn new(index: usize, engine: Engine, rules: Arc<ArcSwap<RuleSet>>, max_held: usize) -> Judge {
+        let parser = crate::sip::Parser::new(engine.config().sip.clone());
         Judge {
             index,
             engine,
@@ -135,8 +242,16 @@ impl Judge {
             dropped: Vec::with_capacity(64),
             scratch: vec![0; 4096],
             ids: Vec::with_capacity(64),
+            parser,
+            events: None,
             counters: JudgeCounters::default(),
         }
+    }
+
+    /// Sends security events (drops, rejects, rules with `log = true`) to `sink`.
+    pub fn with_events(mut self, sink: EventSink) -> Judge {
+        self.events = Some(sink);
+        self
     }
 
     /// Picks up a rule set swapped in by a reload (once per batch: one atomic load).
@@ -172,6 +287,10 @@ impl Judge {
             Outcome::Judged(j) => {
                 let v = j.verdict;
                 self.counters.verdicts[cause_index(&v.cause)][action_index(v.action)] += 1;
+                if let Some(ev) = self.events.as_mut() {
+                    let frame = &buf.get_data()[..len];
+                    ev.judged(now, &self.rules.load(), &mut self.parser, frame, buf.get_user().nic, &j);
+                }
                 let mut reply = None;
                 if v.action == Action::Reject {
                     if let Some(resp) = j.response {
@@ -258,12 +377,18 @@ impl Judge {
             .filter(|(n, _)| **n > 0)
             .map(|(n, r)| (r.id.clone(), *n))
             .collect();
+        let mut judge = self.counters.clone();
+        if let Some(e) = &self.events {
+            judge.events_sent = e.sent;
+            judge.events_suppressed = e.limiter.suppressed();
+            judge.events_lost = e.lost;
+        }
         EngineSnapshot {
             engine: self.index,
             frames: self.engine.stats().frames,
             stats: self.engine.stats().clone(),
             state: self.engine.state_stats(),
-            judge: self.counters.clone(),
+            judge,
             rule_hits,
             held: self.held.len(),
             generation: 0,

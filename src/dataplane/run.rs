@@ -7,7 +7,8 @@
 
 use super::control::{self, ReloadStatus};
 use super::engines::{self, EngineLoop};
-use super::judge::{EngineSnapshot, Judge, ACTIONS, CAUSES};
+use super::judge::{EngineSnapshot, EventSink, Judge, ACTIONS, CAUSES};
+use crate::eve::{EventLog, RateLimiter, Sink};
 use super::stats::{latency_json, render, Freshness};
 use super::worker::{self, mono_ns, new_histogram, Judging, WorkerConfig, WorkerShared};
 use super::xdp::{OnExit, XdpPair, COUNTERS};
@@ -89,6 +90,7 @@ struct Parts {
     hosts: Arc<HostTable>,
     bans_in_xdp: Arc<std::sync::atomic::AtomicUsize>,
     freshness: Arc<Freshness>,
+    event_log: Arc<Mutex<Option<crate::eve::EventLogHandle>>>,
 }
 
 impl Parts {
@@ -182,7 +184,12 @@ impl Parts {
             "rule_hits": rule_hits,
             "latency": latency,
             "reloads": self.reloads.lock().unwrap_or_else(|p| p.into_inner()).to_json(),
-            "events": {"written": 0, "suppressed": 0, "lost": 0},
+            "events": {
+                "written": self.event_log.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map_or(0, |h| h.stats().written),
+                "queued": snaps.iter().map(|s| s.judge.events_sent).sum::<u64>(),
+                "suppressed": snaps.iter().map(|s| s.judge.events_suppressed).sum::<u64>(),
+                "lost": snaps.iter().map(|s| s.judge.events_lost).sum::<u64>(),
+            },
             "bans": {"active": self.hosts.bans(mono_ns()).len(), "in_xdp": self.bans_in_xdp.load(Ordering::Relaxed)},
         })
     }
@@ -232,9 +239,31 @@ pub fn run(config_path: PathBuf, ov: Overrides) -> Result<()> {
         .context("eventfd")?;
     let tick_ns = cfg.engine.timer_tick_ms.max(1) * 1_000_000;
     let max_held = (app.frames as usize / 4).max(64);
+    let (events, event_log) = match &cfg.log.events {
+        Some(p) => {
+            let sink = if p.as_os_str() == "-" { Sink::Stdout } else { Sink::File(p.clone()) };
+            let shown = sink.to_string();
+            let (tx, handle) = EventLog::spawn(sink, cfg.log.events_queue).with_context(|| format!("opening the event log {shown}"))?;
+            log(format!("security events to {shown}, at most {}/s per engine", cfg.log.events_per_second));
+            (Some(tx), Some(handle))
+        }
+        None => (None, None),
+    };
+    let event_log = Arc::new(Mutex::new(event_log));
     let new_judge = |i: usize| {
         let engine = Engine::with_rules(cfg.engine.clone(), keyer, rule_slot.load_full(), hosts.clone());
-        Judge::new(i, engine, rule_slot.clone(), max_held)
+        let j = Judge::new(i, engine, rule_slot.clone(), max_held);
+        match &events {
+            Some(tx) => j.with_events(EventSink {
+                sender: tx.clone(),
+                limiter: RateLimiter::new(cfg.log.events_per_second, cfg.log.events_burst),
+                ifaces: [outside.clone(), inside.clone()],
+                keyer,
+                lost: 0,
+                sent: 0,
+            }),
+            None => j,
+        }
     };
 
     // Engines (sharded) or inline judges (run-to-completion).
@@ -327,6 +356,7 @@ pub fn run(config_path: PathBuf, ov: Overrides) -> Result<()> {
         hosts: hosts.clone(),
         bans_in_xdp: bans_in_xdp.clone(),
         freshness,
+        event_log: event_log.clone(),
     });
     let sock_path = app.run_dir.join(control::SOCKET);
     let _ = std::fs::remove_file(&sock_path);
@@ -362,9 +392,17 @@ pub fn run(config_path: PathBuf, ov: Overrides) -> Result<()> {
                     let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
                     let line = control::reload(&config_path, &apply, &cfg, &rule_slot, &reloads);
                     log(line);
+                    if let Some(h) = event_log.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+                        h.reopen();
+                    }
                     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
                 }
-                signal_hook::consts::SIGUSR1 => {}
+                signal_hook::consts::SIGUSR1 => {
+                    if let Some(h) = event_log.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+                        h.reopen();
+                        log("SIGUSR1: reopening the event log");
+                    }
+                }
                 _ => break 'main,
             }
         }
@@ -389,6 +427,12 @@ pub fn run(config_path: PathBuf, ov: Overrides) -> Result<()> {
     }
     for t in engine_threads {
         t.join().map_err(|_| anyhow!("an engine thread panicked"))?;
+    }
+    drop(events);
+    let final_log = event_log.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(h) = final_log {
+        let st = h.shutdown();
+        log(format!("event log: {} written, {} write errors", st.written, st.write_errors));
     }
     // Every frame is now free or lent to a fill ring.
     let mut leaked = 0i64;

@@ -400,6 +400,20 @@ impl Daemon {
         }
     }
 
+    /// Waits (≤ 3 s) for an event whose `alert.signature` is `rule`; returns it.
+    pub fn wait_event(&self, rule: &str) -> Option<Value> {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            if let Some(e) = self.events().into_iter().find(|e| e["alert"]["signature"] == rule) {
+                return Some(e);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Lines of the event log parsed as JSON.
     pub fn events(&self) -> Vec<Value> {
         std::fs::read_to_string(&self.events)
