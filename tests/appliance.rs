@@ -159,6 +159,8 @@ fn scans_get_no_answer_and_the_rules_are_named() {
     let dropped: u64 = s["verdicts"].as_object().unwrap().iter().filter(|(k, _)| !k.ends_with(".accept")).map(|(_, v)| n(v)).sum();
     assert!(dropped > 0, "{}", s["verdicts"]);
     // The event log names the rules that stopped the scan.
+    // Once banned, the scanner's SIP is dropped in XDP, before userspace.
+    assert!(n(&s["bans"]["in_xdp"]) >= 1, "{}", s["bans"]);
     let scanner = hits.keys().find(|k| k.starts_with("scanner-")).unwrap().clone();
     let ev = d.wait_event(&scanner).unwrap_or_else(|| panic!("no event names {scanner}: {:?}", d.events()));
     assert_eq!(ev["src_ip"], "10.99.0.1", "{ev}");
@@ -265,6 +267,7 @@ fn sigkill_during_calls(name: &str, policy: &str) -> (SippResult, SippResult) {
     let d = Daemon::start(&tb, policy, &config_text(&shipped_rules(), ""), &["--failure", policy]);
     let _uas = tb.uas(policy);
     let before = tb.uac("before", "10.99.0.1", 5060, 50, 50, 20);
+    d.assert_frames_home();
     d.kill();
     std::thread::sleep(Duration::from_millis(200));
     let after = tb.uac("after", "10.99.0.1", 5060, 50, 50, 10);
@@ -316,4 +319,99 @@ fn sigterm_with_fail_closed_detaches_and_restart_replaces_the_pinned_program() {
     assert!(log.contains("detached"), "{log}");
     let out = tb.cmd(Side::Fw, "ip").args(["link", "show", "outside"]).stderr(Stdio::null()).output().unwrap();
     assert!(!String::from_utf8_lossy(&out.stdout).contains("xdp"), "program still attached after fail_closed SIGTERM");
+}
+
+#[test]
+fn a_rejected_call_is_answered_by_the_appliance_with_a_valid_403() {
+    let _g = serial();
+    let Some(tb) = Testbed::up("ssp-reject") else { return };
+    let d = Daemon::start(&tb, "reject", &config_text(&shipped_rules(), ""), &[]);
+    // A call to an international revenue-share prefix (rules/70-toll-fraud.toml rejects it).
+    let script = r#"
+import json, socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("10.99.0.1", 5064)); s.settimeout(3)
+m = ("INVITE sip:00882123456@10.99.0.2 SIP/2.0\r\nVia: SIP/2.0/UDP 10.99.0.1:5064;branch=z9hG4bKirsf1\r\n"
+     "Max-Forwards: 70\r\nFrom: <sip:alice@10.99.0.1>;tag=a1\r\nTo: <sip:00882123456@10.99.0.2>\r\n"
+     "Call-ID: irsf-1@10.99.0.1\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@10.99.0.1:5064>\r\nContent-Length: 0\r\n\r\n")
+s.sendto(m.encode(), ("10.99.0.2", 5060))
+try:
+    data, addr = s.recvfrom(65535)
+    print(json.dumps({"from": "%s:%d" % addr, "status_line": data.split(b"\r\n")[0].decode(), "call_id": b"irsf-1@10.99.0.1" in data}))
+except socket.timeout:
+    print(json.dumps({"from": None}))
+"#;
+    // The kernel hands a datagram to the socket only if its IP and UDP checksums are right.
+    let out = tb.cmd(Side::Client, "timeout").args(["10", "python3", "-c", script]).output().unwrap();
+    let res: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(res["from"], "10.99.0.2:5060", "no answer, or from elsewhere: {res}");
+    assert!(res["status_line"].as_str().unwrap_or_default().starts_with("SIP/2.0 403"), "{res}");
+    assert_eq!(res["call_id"], true, "{res}");
+    let s = d.assert_frames_home();
+    assert_eq!(n(&s["queues"][0]["counters"]["injected"]), 1, "{}", s["queues"]);
+    assert_eq!(n(&s["verdicts"]["rule.reject"]), 1, "{}", s["verdicts"]);
+    // Nothing reached the server: the inside NIC sent nothing to it.
+    assert_eq!(n(&s["queues"][0]["counters"]["tx"]["inside"]), 0, "{}", s["queues"]);
+    let ev = d.wait_event("toll-fraud-destination").expect("no event for the reject");
+    assert_eq!(ev["event_type"], "reject", "{ev}");
+    d.stop();
+}
+
+#[test]
+fn two_engines_share_the_calls_by_call_id() {
+    let _g = serial();
+    let Some(tb) = Testbed::up("ssp-shard") else { return };
+    let d = Daemon::start(&tb, "shard", &config_text(&shipped_rules(), ""), &["--engines", "2"]);
+    let _uas = tb.uas("shard");
+    let r = tb.uac("shard", "10.99.0.1", 5060, 300, 90, 30);
+    assert_calls_ok("300 calls over two engines", &r, 300);
+    let s = d.assert_frames_home();
+    let engines = s["engines"].as_array().unwrap();
+    assert_eq!(engines.len(), 2);
+    let mut terminated = 0;
+    for e in engines {
+        assert!(n(&e["frames"]) > 300, "an engine got too little of the load: {}", e["frames"]);
+        terminated += n(&e["state"]["dialogs_terminated"]);
+    }
+    // Every dialog ended on the engine that saw it start: both directions met one engine.
+    assert_eq!(terminated, 300, "dialogs ended across engines: {terminated}");
+    d.stop();
+}
+
+#[test]
+fn systemd_readiness_comes_after_the_sockets_and_rules() {
+    let _g = serial();
+    let Some(tb) = Testbed::up("ssp-notify") else { return };
+    let sock_path = tb.work.join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let cfg = tb.work.join("notify.toml");
+    std::fs::write(&cfg, config_text(&shipped_rules(), "")).unwrap();
+    let child = tb
+        .cmd(Side::Fw, "env")
+        .arg(format!("NOTIFY_SOCKET={}", sock_path.display()))
+        .arg(env!("CARGO_BIN_EXE_secsip"))
+        .args(["run", "-c"])
+        .arg(&cfg)
+        .arg("--run-dir")
+        .arg(tb.work.join("run-notify"))
+        .arg("--bpffs")
+        .arg(tb.bpffs())
+        .stderr(std::fs::File::create(tb.work.join("notify.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let _child = appliance::ChildGuard(Some(child));
+    let mut buf = [0u8; 256];
+    let n_read = sock.recv(&mut buf).expect("no sd_notify message within 15 s");
+    let msg = String::from_utf8_lossy(&buf[..n_read]).to_string();
+    assert!(msg.contains("READY=1"), "{msg}");
+    // At READY, the XDP program is attached and the daemon answers.
+    let out = tb.cmd(Side::Fw, "ip").args(["link", "show", "outside"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("secsip_xdp"), "READY before XDP was attached");
+    let st = std::process::Command::new(env!("CARGO_BIN_EXE_secsip"))
+        .args(["stats", "--run-dir"])
+        .arg(tb.work.join("run-notify"))
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success(), "READY before the control socket answered");
 }
