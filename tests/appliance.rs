@@ -415,3 +415,27 @@ fn systemd_readiness_comes_after_the_sockets_and_rules() {
         .unwrap();
     assert!(st.success(), "READY before the control socket answered");
 }
+
+#[test]
+fn two_queues_get_a_worker_each_and_calls_from_two_sources_cross() {
+    let _g = serial();
+    let Some(tb) = Testbed::up_with_queues("ssp-queues", 2) else { return };
+    let d = Daemon::start(&tb, "queues", &config_text(&shipped_rules(), "queues = 2\nengines = 2\n"), &[]);
+    let _uas = tb.uas("queues");
+    // Two flows (addresses and ports differ): the veth spreads flows over its queues by hash.
+    let mut other = tb.uac_cmd("q-b", "10.99.0.3", 5070, 150, 45, 20).spawn().unwrap();
+    let a = tb.uac("q-a", "10.99.0.1", 5060, 150, 45, 20);
+    let st = other.wait().unwrap();
+    let b = SippResult::read(&tb.work.join("uac-q-b.csv"), st);
+    assert_calls_ok("first source", &a, 150);
+    assert_calls_ok("second source", &b, 150);
+    let s = d.assert_frames_home();
+    let queues = s["queues"].as_array().unwrap();
+    assert_eq!(queues.len(), 2);
+    let rx: u64 = queues.iter().map(|q| n(&q["counters"]["rx"]["outside"]) + n(&q["counters"]["rx"]["inside"])).sum();
+    let to_user = xdp(&s, 0, "to_userspace") + xdp(&s, 1, "to_userspace");
+    assert_eq!(rx, to_user, "frames redirected to queues were all received");
+    assert!(rx >= 1800, "{rx}");
+    let (st, log) = d.stop();
+    assert!(st.success(), "{log}");
+}

@@ -58,6 +58,11 @@ impl Testbed {
     /// Builds the testbed `name` (≤ 12 chars); `None` (after a loud SKIPPED line) when the
     /// machine cannot.
     pub fn up(name: &str) -> Option<Testbed> {
+        Testbed::up_with_queues(name, 1)
+    }
+
+    /// [`Testbed::up`] with `queues` RX/TX queues on every veth.
+    pub fn up_with_queues(name: &str, queues: u32) -> Option<Testbed> {
         if let Some(why) = unavailable() {
             eprintln!("SKIPPED {name}: {why}");
             return None;
@@ -65,7 +70,7 @@ impl Testbed {
         let work = root().join("target/testbed").join(name);
         let _ = std::fs::remove_dir_all(&work);
         std::fs::create_dir_all(&work).unwrap();
-        let out = Command::new("bash").arg(testbed_sh()).args(["up", name]).output().unwrap();
+        let out = Command::new("bash").arg(testbed_sh()).args(["up", name, "--queues", &queues.to_string()]).output().unwrap();
         assert!(out.status.success(), "testbed up {name}: {}", String::from_utf8_lossy(&out.stderr));
         Some(Testbed { name: name.to_string(), work })
     }

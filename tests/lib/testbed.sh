@@ -8,7 +8,9 @@
 #   NAME-server (eth0: 10.99.0.2, fd99::2)
 #
 # Usage:
-#   testbed.sh up NAME [--middle none|bridge]   make it (tears down an older NAME first)
+#   testbed.sh up NAME [--middle none|bridge] [--queues N]
+#                                               make it (tears down an older NAME first);
+#                                               N queues on every veth (default 1)
 #   testbed.sh down NAME                        kill what runs inside, delete everything
 #   testbed.sh check                            exit 77 with the reason if it cannot run here
 #
@@ -53,16 +55,18 @@ tb_down() {
 }
 
 tb_up() {
-    local name=$1 middle=${2:-none}
+    local name=$1 middle=${2:-none} queues=${3:-1}
     [[ ${#name} -le 12 && $name =~ ^[a-z0-9-]+$ ]] || { echo "testbed: NAME must be 1-12 of [a-z0-9-]" >&2; return 2; }
     [[ $middle == none || $middle == bridge ]] || { echo "testbed: --middle none|bridge" >&2; return 2; }
+    [[ $queues =~ ^[1-8]$ ]] || { echo "testbed: --queues 1..8" >&2; return 2; }
     tb_down "$name"
     local c="$name-client" f="$name-fw" s="$name-server"
     ip netns add "$c"
     ip netns add "$f"
     ip netns add "$s"
-    ip link add eth0 address 02:00:00:00:00:01 netns "$c" type veth peer name outside netns "$f"
-    ip link add eth0 address 02:00:00:00:00:02 netns "$s" type veth peer name inside netns "$f"
+    local q=(numtxqueues "$queues" numrxqueues "$queues")
+    ip link add eth0 address 02:00:00:00:00:01 netns "$c" "${q[@]}" type veth peer name outside netns "$f" "${q[@]}"
+    ip link add eth0 address 02:00:00:00:00:02 netns "$s" "${q[@]}" type veth peer name inside netns "$f" "${q[@]}"
     ip -n "$c" addr add 10.99.0.1/24 dev eth0
     ip -n "$c" addr add 10.99.0.3/24 dev eth0
     ip -n "$c" addr add fd99::1/64 dev eth0 nodad
@@ -90,17 +94,24 @@ tb_up() {
     fi
     mkdir -p "$TB_ROOT/$name/bpffs"
     mount -t bpf bpf "$TB_ROOT/$name/bpffs"
-    echo "testbed $name: $c (10.99.0.1, 10.99.0.3, fd99::1) -- $f [outside|inside, middle: $middle] -- $s (10.99.0.2, fd99::2); bpffs $TB_ROOT/$name/bpffs"
+    echo "testbed $name: $c (10.99.0.1, 10.99.0.3, fd99::1) -- $f [outside|inside, middle: $middle, $queues queue(s)] -- $s (10.99.0.2, fd99::2); bpffs $TB_ROOT/$name/bpffs"
 }
 
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
     case "${1:-}" in
         up)
-            [[ $# -ge 2 ]] || { echo "usage: $0 up NAME [--middle none|bridge]" >&2; exit 2; }
-            middle=none
-            if [[ "${3:-}" == --middle ]]; then middle="${4:-}"; fi
+            [[ $# -ge 2 ]] || { echo "usage: $0 up NAME [--middle none|bridge] [--queues N]" >&2; exit 2; }
+            name=$2 middle=none queues=1
+            shift 2
+            while [[ $# -gt 0 ]]; do
+                case "$1" in
+                    --middle) middle="${2:-}"; shift 2 ;;
+                    --queues) queues="${2:-}"; shift 2 ;;
+                    *) echo "testbed: unknown option $1" >&2; exit 2 ;;
+                esac
+            done
             tb_check
-            tb_up "$2" "$middle"
+            tb_up "$name" "$middle" "$queues"
             ;;
         down)
             [[ $# -eq 2 ]] || { echo "usage: $0 down NAME" >&2; exit 2; }
@@ -110,7 +121,7 @@ if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
             tb_check
             ;;
         *)
-            echo "usage: $0 up NAME [--middle none|bridge] | down NAME | check" >&2
+            echo "usage: $0 up NAME [--middle none|bridge] [--queues N] | down NAME | check" >&2
             exit 2
             ;;
     esac
