@@ -439,3 +439,37 @@ fn two_queues_get_a_worker_each_and_calls_from_two_sources_cross() {
     let (st, log) = d.stop();
     assert!(st.success(), "{log}");
 }
+
+/// Sends `count` OPTIONS as fast as python can from the client (bounded: one pass).
+fn options_burst(tb: &Testbed, count: u32) {
+    let script = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("10.99.0.1", 5066))
+for i in range(int(sys.argv[1])):
+    m = ("OPTIONS sip:10.99.0.2 SIP/2.0\r\nVia: SIP/2.0/UDP 10.99.0.1:5066;branch=z9hG4bKq%d\r\n"
+         "Max-Forwards: 70\r\nFrom: <sip:probe@10.99.0.1>;tag=%d\r\nTo: <sip:10.99.0.2>\r\n"
+         "Call-ID: burst-%d@10.99.0.1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n") % (i, i, i)
+    s.sendto(m.encode(), ("10.99.0.2", 5060))
+"#;
+    let st = tb.cmd(Side::Client, "timeout").args(["30", "python3", "-c", script, &count.to_string()]).status().unwrap();
+    assert!(st.success());
+}
+
+#[test]
+fn a_full_engine_queue_follows_the_failure_policy() {
+    let _g = serial();
+    let Some(tb) = Testbed::up("ssp-qfull") else { return };
+    // One slot per engine queue and a tiny batch: a burst must overflow it.
+    let extra = "engine_queue = 1\nbatch = 1\n";
+    for (policy, counter) in [("fail_closed", "queue_full_dropped"), ("fail_open", "queue_full_forwarded")] {
+        let d = Daemon::start(&tb, policy, &config_text(&shipped_rules(), extra), &["--failure", policy]);
+        options_burst(&tb, 20_000);
+        let s = d.assert_frames_home();
+        let c = &s["queues"][0]["counters"];
+        assert!(n(&c[counter]) > 0, "{policy}: no {counter} after a burst into a one-slot queue: {c}");
+        let other = if counter == "queue_full_dropped" { "queue_full_forwarded" } else { "queue_full_dropped" };
+        assert_eq!(n(&c[other]), 0, "{policy}: {other} must stay 0: {c}");
+        let (st, log) = d.stop();
+        assert!(st.success(), "{log}");
+    }
+}
