@@ -88,8 +88,11 @@ fn run_to_completion_mode_carries_calls() {
     let d = Daemon::start(&tb, "rtc", &config_text(&shipped_rules(), ""), &["--engines", "0"]);
     assert_eq!(d.stats()["mode"], "run-to-completion");
     let _uas = tb.uas("rtc");
-    let r = tb.uac("rtc", "10.99.0.1", 5060, 200, 100, 30);
+    let r = tb.uac("rtc", "10.99.0.1", 5060, 200, 90, 30);
     assert_calls_ok("200 calls, run-to-completion", &r, 200);
+    let _uas6 = tb.uas_on("rtc6", "fd99::2");
+    let r6 = tb.uac("rtc6", "fd99::1", 5060, 100, 50, 30);
+    assert_calls_ok("100 calls over IPv6, run-to-completion", &r6, 100);
     d.assert_frames_home();
     let (st, log) = d.stop();
     assert!(st.success(), "{log}");

@@ -150,9 +150,14 @@ else:
 
     /// Starts SIPp's built-in UAS on the server (answers OPTIONS and the like with -aa).
     pub fn uas(&self, tag: &str) -> ChildGuard {
+        self.uas_on(tag, "10.99.0.2")
+    }
+
+    /// [`Testbed::uas`] on another server address (`fd99::2` for IPv6).
+    pub fn uas_on(&self, tag: &str, addr: &str) -> ChildGuard {
         let child = self
             .cmd(Side::Server, "timeout")
-            .args(["120", "sipp", "-sn", "uas", "-i", "10.99.0.2", "-p", "5060", "-nostdin", "-aa"])
+            .args(["120", "sipp", "-sn", "uas", "-i", addr, "-p", "5060", "-nostdin", "-aa"])
             .args(["-trace_stat", "-stf"])
             .arg(self.work.join(format!("uas-{tag}.csv")))
             .args(["-fd", "1"])
@@ -175,10 +180,12 @@ else:
 
     /// The UAC command line of [`Testbed::uac`], to spawn it in the background.
     pub fn uac_cmd(&self, tag: &str, src: &str, port: u16, calls: u32, rate: u32, max_seconds: u32) -> Command {
+        // An IPv6 source calls the server's IPv6 address.
+        let dst = if src.contains(':') { "[fd99::2]:5060" } else { "10.99.0.2:5060" };
         let stf = self.work.join(format!("uac-{tag}.csv"));
         let _ = std::fs::remove_file(&stf);
         let mut c = self.cmd(Side::Client, "timeout");
-        c.args(["--kill-after=2", &(max_seconds + 5).to_string(), "sipp", "-sn", "uac", "10.99.0.2:5060"])
+        c.args(["--kill-after=2", &(max_seconds + 5).to_string(), "sipp", "-sn", "uac", dst])
             .args(["-i", src, "-p", &port.to_string(), "-m", &calls.to_string(), "-r", &rate.to_string()])
             .args(["-l", &(rate * 2).max(10).to_string(), "-nostdin", "-timeout", &format!("{max_seconds}s")])
             .args(["-trace_stat", "-fd", "1", "-stf"])
