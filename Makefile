@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PCAP ?= tests/pcaps/sipp-call.pcap
 
-.PHONY: all deps build release test unit lint run replay bench check-config rules-check clean
+.PHONY: all deps build release test unit lint run replay bench perf perf-engine check-config rules-check clean
 
 all: build
 
@@ -38,6 +38,19 @@ replay: release
 ## rules-check: validate the shipped rules and print their schedule
 rules-check: build
 	./target/debug/secsip rules check rules/
+
+## perf: secsip-perf's network run (root, under 10 minutes): the appliance against a plain
+## Linux bridge under SIPp call and OPTIONS ladders, latency at 25/50/75% of the bridge's
+## maximum, and the rule-count sweep; report.json, report.md and SVG plots in perf/out/<time>/
+## (PERF_ARGS=--quick for a run under 2 minutes, PERF_ARGS="--out DIR" elsewhere)
+perf: deps
+	$(CARGO) build --release --bin secsip --bin secsip-perf
+	./target/release/secsip-perf $(PERF_ARGS)
+
+## perf-engine: the rule engine alone, without the network (messages/s per core, ns/message)
+perf-engine:
+	$(CARGO) build --release --bin secsip-perf
+	./target/release/secsip-perf engine $(PERF_ARGS)
 
 ## bench: parser and engine throughput on the realistic message mix (criterion)
 bench:

@@ -18,3 +18,8 @@ pub struct EngineArgs {
 pub fn run(_args: &EngineArgs) -> anyhow::Result<()> {
     anyhow::bail!("not written yet")
 }
+
+/// `YYYYMMDDTHHMMSSZ` for now (placeholder until the engine benchmark lands).
+pub fn utc_stamp() -> String {
+    format!("{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0))
+}
