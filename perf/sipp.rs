@@ -35,8 +35,9 @@ pub struct Stats {
 /// Parses the last row of a `-trace_stat` CSV by column name (the columns vary by version).
 pub fn parse_stats(text: &str) -> Result<Stats> {
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-    let header: Vec<&str> = lines.next().context("empty statistics file")?.split(';').collect();
-    let last: Vec<&str> = lines.last().context("statistics file has no data row")?.split(';').collect();
+    let header_line = lines.next().context("empty statistics file")?;
+    let header: Vec<&str> = header_line.split(';').collect();
+    let last: Vec<&str> = lines.next_back().context("statistics file has no data row")?.split(';').collect();
     let col: HashMap<&str, usize> = header.iter().enumerate().map(|(i, h)| (h.trim(), i)).collect();
     let get = |name: &str| -> Result<u64> {
         let i = *col.get(name).with_context(|| format!("no column {name}"))?;

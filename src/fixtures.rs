@@ -810,39 +810,69 @@ pub const MIX_CALLS: u32 = 4;
 /// The 401 round trip is left out because registration refreshes, not first
 /// registrations, dominate real traffic.
 pub fn message_mix() -> Vec<Vec<u8>> {
+    (0..MIX_CALLS)
+        .flat_map(|n| mix_call(&mix_base(n).renumbered(n)))
+        .map(|(_, m)| m)
+        .collect()
+}
+
+/// Variant `v` of [`message_mix`] as UDP frames: the same messages for calls numbered
+/// `v * MIX_CALLS ..` (own Call-IDs, tags and branches), requests from client to server and
+/// responses back; variant 0 carries [`message_mix`] byte for byte.
+///
+/// The callers keep the users of the original calls, so per-user and per-Request-URI state
+/// does not grow with the number of variants a benchmark cycles through.
+pub fn mix_variant(v: u32) -> Vec<Vec<u8>> {
     let mut out = Vec::with_capacity(11 * MIX_CALLS as usize);
     for n in 0..MIX_CALLS {
-        let base = if n == MIX_CALLS - 1 {
-            CallParams::ipv6()
-        } else {
-            CallParams::default()
-        };
-        let p = base.renumbered(n);
-        let reg = register_with_digest(&p, 1, &p.nonce);
-        let reg_ok = ok_register(&p, &reg);
-        let inv = invite_with_sdp_cseq(&p, 2);
-        let r100 = trying(&inv);
-        let r180 = ringing(&p, &inv, &p.to_tag);
-        let r200 = ok_invite(&p, &inv, &p.to_tag);
-        let bye_req = bye(&p, 3, &p.to_tag);
-        let bye_ok = ok(&bye_req, &p.to_tag);
-        let probe = p.clone().with_call_id(format!("opt-{}", p.call_id));
-        let opt = options(&probe, 1);
-        let opt_ok = ok_options(&opt, &format!("o{}", p.to_tag));
-        out.extend([
-            reg,
-            reg_ok,
-            inv,
-            r100,
-            r180,
-            r200,
-            ack(&p, 2, &p.to_tag),
-            bye_req,
-            bye_ok,
-        ]);
-        out.extend([opt, opt_ok]);
+        let p = mix_base(n)
+            .renumbered(v * MIX_CALLS + n)
+            .with_users(format!("alice{n}"), format!("bob{n}"));
+        let (c, s) = (p.client_addr(), p.server_addr());
+        out.extend(mix_call(&p).into_iter().map(|(dir, m)| match dir {
+            Direction::ClientToServer => udp_frame(c, s, &m),
+            Direction::ServerToClient => udp_frame(s, c, &m),
+        }));
     }
     out
+}
+
+/// Parameters call `n` of the mix starts from: the last call is over IPv6.
+fn mix_base(n: u32) -> CallParams {
+    if n == MIX_CALLS - 1 {
+        CallParams::ipv6()
+    } else {
+        CallParams::default()
+    }
+}
+
+/// The 11 messages of one call of the mix, in order, with who sends each.
+fn mix_call(p: &CallParams) -> Vec<(Direction, Vec<u8>)> {
+    use Direction::{ClientToServer as C2S, ServerToClient as S2C};
+    let reg = register_with_digest(p, 1, &p.nonce);
+    let reg_ok = ok_register(p, &reg);
+    let inv = invite_with_sdp_cseq(p, 2);
+    let r100 = trying(&inv);
+    let r180 = ringing(p, &inv, &p.to_tag);
+    let r200 = ok_invite(p, &inv, &p.to_tag);
+    let bye_req = bye(p, 3, &p.to_tag);
+    let bye_ok = ok(&bye_req, &p.to_tag);
+    let probe = p.clone().with_call_id(format!("opt-{}", p.call_id));
+    let opt = options(&probe, 1);
+    let opt_ok = ok_options(&opt, &format!("o{}", p.to_tag));
+    vec![
+        (C2S, reg),
+        (S2C, reg_ok),
+        (C2S, inv),
+        (S2C, r100),
+        (S2C, r180),
+        (S2C, r200),
+        (C2S, ack(p, 2, &p.to_tag)),
+        (C2S, bye_req),
+        (S2C, bye_ok),
+        (C2S, opt),
+        (S2C, opt_ok),
+    ]
 }
 
 /// Ethernet frames of a message flow, timestamped from `start_ns` every `step_ns`.
@@ -1506,6 +1536,38 @@ mod tests {
                 "OPTIONS sip:bob0@secsip.test",
                 "SIP/2.0 200",
             ]
+        );
+    }
+
+    #[test]
+    fn mix_variant_zero_is_the_mix_and_variants_are_distinct_calls() {
+        let v0 = mix_variant(0);
+        let msgs: Vec<Vec<u8>> = v0.iter().map(|f| udp_of(f).2).collect();
+        assert!(msgs == message_mix(), "variant 0 must be message_mix() byte for byte");
+        for (i, f) in v0.iter().enumerate() {
+            let n = (i / 11) as u32;
+            let p = mix_base(n).renumbered(n);
+            let (src, dst, m) = udp_of(f);
+            let want = if m.starts_with(b"SIP/2.0 ") {
+                (p.server_port, p.client_port)
+            } else {
+                (p.client_port, p.server_port)
+            };
+            assert_eq!((src, dst), want, "message {i} goes the wrong way");
+        }
+        let call_ids = |v: u32| -> std::collections::HashSet<String> {
+            mix_variant(v)
+                .iter()
+                .map(|f| Msg::parse(&udp_of(f).2).one("Call-ID").to_string())
+                .collect()
+        };
+        let (a, b) = (call_ids(0), call_ids(1));
+        assert_eq!(a.len(), 2 * MIX_CALLS as usize);
+        assert!(a.is_disjoint(&b), "variants share a Call-ID");
+        let reg = udp_of(&mix_variant(5)[0]).2;
+        assert!(
+            Msg::parse(&reg).one("From").contains("<sip:alice0@"),
+            "variants keep the users of the mix"
         );
     }
 

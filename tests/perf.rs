@@ -32,12 +32,7 @@ fn quick_run_writes_json_markdown_and_plots() {
     for w in ["calls", "flood", "latency", "rule_sweep"] {
         for m in ["bridge", "secsip", "secsip-rtc", "secsip-rules=10", "secsip-rules=1000"] {
             let n = steps.iter().filter(|s| s["workload"] == w && s["middle"] == m).count();
-            let planned = match (w, m) {
-                ("calls" | "latency", "bridge" | "secsip") => true,
-                ("flood", _) => true,
-                ("rule_sweep", "secsip-rules=10" | "secsip-rules=1000") => true,
-                _ => false,
-            };
+            let planned = matches!((w, m), ("calls" | "latency", "bridge" | "secsip") | ("flood", _) | ("rule_sweep", "secsip-rules=10" | "secsip-rules=1000"));
             assert_eq!(n > 0, planned, "{w} steps for {m}: {n}");
         }
     }

@@ -10,6 +10,7 @@
 //! if it does, expiry simply waits for it to catch up.
 
 pub mod reject;
+pub mod replay;
 pub mod state;
 pub mod table;
 

@@ -6,7 +6,7 @@
 //! counters. Every test is drawn from a vocabulary that ordinary traffic never contains
 //! (attack tool names, premium-rate prefixes, TEST-NET addresses, thresholds far above what
 //! a user agent sends), so on well-behaved traffic such as [`crate::fixtures::message_mix`]
-//! no rule fires: what a benchmark measures is the cost of looking.
+//! no rule fires: what a benchmark measures is the cost of looking. [`rule_set`] compiles it.
 //!
 //! The mix, by share of the `n` rules:
 //!
@@ -24,7 +24,10 @@
 //!
 //! The output depends only on `n` and `seed` (a xorshift generator, no outside randomness).
 
+use crate::rules::compile::{compile, CompileErrors, CompileOptions, Source};
+use crate::rules::RuleSet;
 use std::fmt::Write as _;
+use std::path::Path;
 
 /// Source-scoped counters a generated set declares at most.
 pub const SOURCE_COUNTERS: usize = 8;
@@ -351,45 +354,27 @@ pub fn mix(n: usize) -> (usize, usize, usize, usize) {
     (q[0], q[1], q[2], q[3])
 }
 
+/// [`generate`]`(n, seed)` compiled (standard options, as if read from `gen-<n>.toml`): the
+/// rule set benchmarks load.
+pub fn rule_set(n: usize, seed: u64) -> Result<RuleSet, CompileErrors> {
+    let src = [Source { path: format!("gen-{n}.toml").into(), text: generate(n, seed) }];
+    compile(&src, Path::new("."), &CompileOptions::standard())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::EngineConfig;
     use crate::engine::{Engine, Outcome};
-    use crate::fixtures::{self, CallParams};
+    use crate::fixtures;
     use crate::hash::Keyer;
     use crate::hosttable::{HostLimits, HostTable};
-    use crate::rules::compile::{compile, CompileOptions, Source};
-    use crate::rules::RuleSet;
     use crate::verdict::{Action, Cause};
-    use std::net::SocketAddr;
-    use std::path::Path;
     use std::sync::Arc;
 
     fn build(text: &str) -> RuleSet {
         let src = [Source { path: "gen.toml".into(), text: text.to_string() }];
         compile(&src, Path::new("."), &CompileOptions::standard()).unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    /// The frames of `fixtures::message_mix()`, requests from client to server and responses
-    /// back, with the addresses of the call each message belongs to.
-    fn mix_frames() -> Vec<Vec<u8>> {
-        let per_call = fixtures::message_mix().len() / fixtures::MIX_CALLS as usize;
-        fixtures::message_mix()
-            .iter()
-            .enumerate()
-            .map(|(i, m)| {
-                let n = (i / per_call) as u32;
-                let base = if n == fixtures::MIX_CALLS - 1 { CallParams::ipv6() } else { CallParams::default() };
-                let p = base.renumbered(n);
-                let (c, s): (SocketAddr, SocketAddr) = (p.client_addr(), p.server_addr());
-                if m.starts_with(b"SIP/2.0 ") {
-                    fixtures::udp_frame(s, c, m)
-                } else {
-                    fixtures::udp_frame(c, s, m)
-                }
-            })
-            .collect()
     }
 
     const SIZES: [usize; 6] = [0, 1, 10, 100, 1000, 10000];
@@ -429,10 +414,11 @@ mod tests {
 
     #[test]
     fn never_blocks_or_fires_on_the_message_mix() {
-        let frames = mix_frames();
+        let frames = fixtures::mix_variant(0);
         for n in SIZES {
             for seed in [1, 2, 3] {
-                let rs = Arc::new(build(&generate(n, seed)));
+                let rs = Arc::new(rule_set(n, seed).unwrap_or_else(|e| panic!("{e}")));
+                assert_eq!(rs.rules.len(), n);
                 let hosts = Arc::new(HostTable::new(HostLimits::default()));
                 let mut engine = Engine::with_rules(EngineConfig::default(), Keyer::with_keys(1, 2), rs.clone(), hosts);
                 let mut now = 1_000_000_000u64;
