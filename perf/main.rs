@@ -68,6 +68,11 @@ struct RunArgs {
     /// Seconds of traffic per ladder step (default 4, quick 2).
     #[arg(long, value_name = "S")]
     step_seconds: Option<f64>,
+    /// Scheduling niceness of the appliance (-20..19). The Linux bridge forwards in softirq,
+    /// ahead of every process; on a box the appliance shares with SIPp, a negative value gives
+    /// it the same head start, as a dedicated appliance (nothing else to run) would have.
+    #[arg(long, value_name = "N", default_value_t = -10, allow_negative_numbers = true, value_parser = clap::value_parser!(i32).range(-20..=19))]
+    nice: i32,
     /// Only these middles (comma-separated: bridge, secsip, secsip-rtc, secsip-rules=N).
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     middles: Vec<String>,
@@ -114,7 +119,7 @@ fn network(a: &RunArgs) -> Result<()> {
     };
     let work = out.join("work");
     std::fs::create_dir_all(&work).with_context(|| format!("{}", work.display()))?;
-    let setup = middle::Setup { secsip, config: repo.join("config/secsip.toml"), rules: repo.join("rules"), work: std::path::absolute(&work)? };
+    let setup = middle::Setup { secsip, config: repo.join("config/secsip.toml"), rules: repo.join("rules"), work: std::path::absolute(&work)?, nice: a.nice };
     let shipped = middle::shipped_rule_count(&setup.rules)?;
     let expected = expected_steps(&plan);
     eprintln!(

@@ -90,9 +90,11 @@ fn header(md: &mut String, r: &Report) -> fmt::Result {
     )?;
     writeln!(
         md,
-        "- Appliance configuration: `{}`; shipped rules: `{}`\n",
+        "- Appliance configuration: `{}`; shipped rules: `{}`; the appliance runs at nice {} (SIPp at 0: \
+         the Linux bridge works in softirq, ahead of every process, so the appliance gets a head start too)\n",
         text(&c.appliance_config),
-        text(&c.shipped_rules)
+        text(&c.shipped_rules),
+        c.appliance_nice
     )
 }
 

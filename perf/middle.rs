@@ -82,6 +82,8 @@ pub struct Setup {
     pub rules: PathBuf,
     /// Scratch directory for generated configurations and rules.
     pub work: PathBuf,
+    /// Niceness of the appliance process.
+    pub nice: i32,
 }
 
 impl Setup {
@@ -171,7 +173,9 @@ pub fn start(tb: &Testbed, m: &Middle, setup: &Setup) -> Result<Running> {
             let log = setup.work.join(format!("{}.log", m.name()));
             let events = setup.work.join(format!("events-{}.json", m.name()));
             let child = tb
-                .cmd(Side::Fw, &setup.secsip)
+                .cmd(Side::Fw, "nice")
+                .arg(format!("--adjustment={}", setup.nice))
+                .arg(&setup.secsip)
                 .arg("run")
                 .arg("-c")
                 .arg(&cfg)

@@ -78,6 +78,8 @@ pub struct RunConfig {
     pub appliance_config: String,
     /// The rules directory of the `secsip` middle.
     pub shipped_rules: String,
+    /// Scheduling niceness of the appliance (SIPp runs at 0).
+    pub appliance_nice: i32,
 }
 
 /// Which workload a step belongs to.

@@ -502,6 +502,7 @@ pub fn report(plan: &Plan, steps: Vec<Step>, shipped: usize, started: String, el
             sweep_msgs_per_s: plan.sweep_msgs_per_s,
             appliance_config: setup.config.display().to_string(),
             shipped_rules: setup.rules.display().to_string(),
+            appliance_nice: setup.nice,
         },
         steps,
         summary,

@@ -63,6 +63,7 @@ pub(crate) fn report() -> Report {
             sweep_msgs_per_s: 60.0,
             appliance_config: "perf/secsip.toml".into(),
             shipped_rules: "rules/".into(),
+            appliance_nice: -10,
         },
         steps,
         summary: summary(),
