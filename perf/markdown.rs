@@ -335,8 +335,11 @@ fn how_to_read(md: &mut String) -> fmt::Result {
          SIPp's 1 ms resolution, so they cannot show differences of microseconds. Every \
          process — SIPp client and server, the middle, the kernel's packet work — shares this \
          machine's CPUs, so a rate limit may be SIPp's or the machine's rather than the \
-         middle's; the CPU columns say whose time it was. \"—\" marks a number that was not \
-         measured."
+         middle's; the CPU columns say whose time it was. Process CPU times are the kernel's \
+         exact run times (wait4, /proc/PID/stat); softirq and machine busy come from /proc/stat, \
+         which samples at each tick and undercounts processes that run in short bursts (SIPp, \
+         the appliance's workers): read them as lower bounds. \"—\" marks a number that was \
+         not measured."
     )
 }
 

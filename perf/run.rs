@@ -368,14 +368,17 @@ fn first_failure<'a>(steps: &'a [Step], w: Workload, middle: &str) -> Option<&'a
 /// CPU shares of a step in words, as evidence of what limited it.
 pub fn cpu_evidence(s: &Step, cpus: usize) -> String {
     let w = s.cpu.wall_s.max(1e-9);
+    // Process times are exact; /proc/stat's tick samples undercount bursty processes, so the
+    // sum of the parts is the better measure of how full the machine was.
+    let parts = s.cpu.middle_s.unwrap_or(0.0) + s.cpu.sipp_client_s + s.cpu.sipp_server_s + s.cpu.softirq_s;
     format!(
-        "machine busy {:.2} of {} CPUs (softirq {:.2}); {}SIPp client {:.2}, SIPp server {:.2} CPUs",
-        s.cpu.machine_busy_s / w,
-        cpus,
-        s.cpu.softirq_s / w,
+        "{}SIPp client {:.2}, SIPp server {:.2}, softirq ≥ {:.2}: ≥ {:.2} of {} CPUs",
         s.cpu.middle_s.map_or(String::new(), |c| format!("appliance {:.2}, ", c / w)),
         s.cpu.sipp_client_s / w,
         s.cpu.sipp_server_s / w,
+        s.cpu.softirq_s / w,
+        parts / w,
+        cpus,
     )
 }
 
