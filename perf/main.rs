@@ -18,6 +18,8 @@ mod testbed;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Instant;
 
 #[derive(Parser, Debug)]
@@ -130,8 +132,15 @@ fn network(a: &RunArgs) -> Result<()> {
         plan.middles().iter().map(middle::Middle::name).collect::<Vec<_>>().join(", ")
     );
     let started = Instant::now();
+    // Ctrl-C must not leave namespaces and a pinned XDP program behind: the signal only
+    // raises a flag, the step in progress fails (its SIPp got the same SIGINT) or ends, and
+    // the testbed is torn down on the way out.
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, interrupted.clone())?;
+    }
     let tb = testbed::Testbed::up(&repo, "sperf", plan.sources)?;
-    let mut ctx = run::Ctx { tb, setup, scenarios: repo.join("perf/scenarios"), shipped_rules: shipped, started, done: 0, expected };
+    let mut ctx = run::Ctx { tb, setup, scenarios: repo.join("perf/scenarios"), shipped_rules: shipped, started, done: 0, expected, interrupted };
     let steps = run::run_plan(&mut ctx, &plan);
     let run::Ctx { tb, setup, .. } = ctx;
     drop(tb);

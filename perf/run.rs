@@ -12,7 +12,9 @@ use crate::model::{Cpu, LatencyAt, MiddleSummary, Report, Step, Summary, Target,
 use crate::sipp::{self, Client, Server};
 use crate::sys::MachineCpu;
 use crate::testbed::{Side, Testbed};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -121,6 +123,8 @@ pub struct Ctx {
     pub done: usize,
     /// Steps expected (for the progress line; ladders may stop early).
     pub expected: usize,
+    /// Set by SIGINT or SIGTERM: stop after the step in progress, tearing the testbed down.
+    pub interrupted: Arc<AtomicBool>,
 }
 
 /// Messages per call or transaction.
@@ -136,6 +140,9 @@ const RECV_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Runs one step.
 pub fn step(ctx: &mut Ctx, w: Workload, m: &Middle, rate: f64, seconds: f64, capture: bool) -> Result<Step> {
+    if ctx.interrupted.load(Ordering::Relaxed) {
+        bail!("interrupted: the testbed is torn down and no report is written");
+    }
     let name = m.name();
     ctx.done += 1;
     let work = ctx.setup.work.join(format!("step-{:03}-{:?}-{}-{}", ctx.done, w, name, rate as u64).to_lowercase());
