@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PCAP ?= tests/pcaps/sipp-call.pcap
 
-.PHONY: all deps build release test unit lint run replay bench perf perf-engine check-config rules-check clean
+.PHONY: all deps build release dist ansible-test test unit lint run replay bench perf perf-engine check-config rules-check clean
 
 all: build
 
@@ -15,6 +15,11 @@ build:
 
 release:
 	$(CARGO) build --release
+
+## dist: the release tarball target/dist/secsip-<version>-<arch>.tar.gz (binary, config, rules,
+## systemd unit) that the Ansible role installs
+dist: release
+	bash dist/make-dist.sh
 
 ## test: install what is missing, then the whole suite (unit, property, end-to-end, namespaces)
 test: deps
