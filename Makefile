@@ -21,12 +21,18 @@ release:
 dist: release
 	bash dist/make-dist.sh
 
+## ansible-test: lint the Ansible role, apply it twice into target/ansible-root (second run
+## changed=0), systemd-analyze verify the unit, bad variables and rules refused before they land
+ansible-test: dist
+	bash tests/ansible/run.sh target/dist/secsip-$$(sed -n 's/^version *= *"\(.*\)"/\1/p' Cargo.toml | head -n1)-$$(uname -m).tar.gz
+
 ## test: install what is missing, then the whole suite (unit, property, end-to-end, namespaces)
 test: deps
 	$(CARGO) build --all-targets
 	SECSIP_REQUIRE_NETNS=$${SECSIP_REQUIRE_NETNS:-$$( [ "$$(id -u)" = 0 ] && echo 1 || echo 0)} $(CARGO) test --no-fail-fast
 	$(CARGO) run --quiet -- --check -c config/secsip.toml
 	$(CARGO) clippy --all-targets --quiet -- -D warnings
+	$(MAKE) --no-print-directory ansible-test
 
 ## run: the appliance between two network namespaces with the shipped config and rules:
 ## SIPp calls and a sipvicious scan through it, then what passed and what was stopped
