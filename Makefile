@@ -22,9 +22,12 @@ dist: release
 	bash dist/make-dist.sh
 
 ## ansible-test: lint the Ansible role, apply it twice into target/ansible-root (second run
-## changed=0), systemd-analyze verify the unit, bad variables and rules refused before they land
+## changed=0), systemd-analyze verify the unit, bad variables and rules refused before they
+## land; then twice into a Debian 12 root (debootstrap, cached) through the chroot connection
+ARTIFACT = target/dist/secsip-$(shell sed -n 's/^version *= *"\(.*\)"/\1/p' Cargo.toml | head -n1)-$(shell uname -m).tar.gz
 ansible-test: dist
-	bash tests/ansible/run.sh target/dist/secsip-$$(sed -n 's/^version *= *"\(.*\)"/\1/p' Cargo.toml | head -n1)-$$(uname -m).tar.gz
+	bash tests/ansible/run.sh $(ARTIFACT)
+	bash tests/ansible/chroot.sh $(ARTIFACT)
 
 ## test: install what is missing, then the whole suite (unit, property, end-to-end, namespaces)
 test: deps
