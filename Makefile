@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PCAP ?= tests/pcaps/sipp-call.pcap
 
-.PHONY: all deps build release test unit lint run replay bench perf perf-engine check-config rules-check clean
+.PHONY: all deps build release dist ansible-test test unit lint run replay bench perf perf-engine check-config rules-check clean
 
 all: build
 
@@ -16,12 +16,26 @@ build:
 release:
 	$(CARGO) build --release
 
+## dist: the release tarball target/dist/secsip-<version>-<arch>.tar.gz (binary, config, rules,
+## systemd unit) that the Ansible role installs
+dist: release
+	bash dist/make-dist.sh
+
+## ansible-test: lint the Ansible role, apply it twice into target/ansible-root (second run
+## changed=0), systemd-analyze verify the unit, bad variables and rules refused before they
+## land; then twice into a Debian 12 root (debootstrap, cached) through the chroot connection
+ARTIFACT = target/dist/secsip-$(shell sed -n 's/^version *= *"\(.*\)"/\1/p' Cargo.toml | head -n1)-$(shell uname -m).tar.gz
+ansible-test: dist
+	bash tests/ansible/run.sh $(ARTIFACT)
+	bash tests/ansible/chroot.sh $(ARTIFACT)
+
 ## test: install what is missing, then the whole suite (unit, property, end-to-end, namespaces)
 test: deps
 	$(CARGO) build --all-targets
 	SECSIP_REQUIRE_NETNS=$${SECSIP_REQUIRE_NETNS:-$$( [ "$$(id -u)" = 0 ] && echo 1 || echo 0)} $(CARGO) test --no-fail-fast
 	$(CARGO) run --quiet -- --check -c config/secsip.toml
 	$(CARGO) clippy --all-targets --quiet -- -D warnings
+	$(MAKE) --no-print-directory ansible-test
 
 ## run: the appliance between two network namespaces with the shipped config and rules:
 ## SIPp calls and a sipvicious scan through it, then what passed and what was stopped

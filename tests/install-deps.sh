@@ -3,7 +3,8 @@
 # already there. Run as root (CI is); as another user it only reports what is missing.
 set -euo pipefail
 
-pkgs=(libelf-dev zlib1g-dev libbpf-dev clang pkg-config sip-tester iproute2 iputils-ping ethtool tcpdump)
+pkgs=(libelf-dev zlib1g-dev libbpf-dev clang pkg-config sip-tester iproute2 iputils-ping ethtool tcpdump
+      ansible ansible-lint yamllint debootstrap systemd)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
