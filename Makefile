@@ -23,11 +23,13 @@ dist: release
 
 ## ansible-test: lint the Ansible role, apply it twice into target/ansible-root (second run
 ## changed=0), systemd-analyze verify the unit, bad variables and rules refused before they
-## land; then twice into a Debian 12 root (debootstrap, cached) through the chroot connection
+## land; then twice into a Debian 12 root (debootstrap, cached) through the chroot connection;
+## then a rules-only change reloads a running testbed appliance (namespaces, SIPp calls held)
 ARTIFACT = target/dist/secsip-$(shell sed -n 's/^version *= *"\(.*\)"/\1/p' Cargo.toml | head -n1)-$(shell uname -m).tar.gz
 ansible-test: dist
 	bash tests/ansible/run.sh $(ARTIFACT)
 	bash tests/ansible/chroot.sh $(ARTIFACT)
+	SECSIP_REQUIRE_NETNS=$${SECSIP_REQUIRE_NETNS:-$$( [ "$$(id -u)" = 0 ] && echo 1 || echo 0)} bash tests/ansible/reload.sh $(ARTIFACT)
 
 ## test: install what is missing, then the whole suite (unit, property, end-to-end, namespaces)
 test: deps
