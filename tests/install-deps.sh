@@ -104,8 +104,34 @@ fi
 sv_version="$("$PY" -c 'from sipvicious.libs.svhelper import __version__; print(__version__)' 2>/dev/null || echo '?')"
 echo "install-deps: sipvicious $sv_version: $sv_how"
 
+# promtool (Debian's `prometheus` package) for tests/metrics.rs: `promtool check metrics` on
+# the /metrics text. Installing the package would start a Prometheus server, so the .deb is
+# only downloaded and unpacked into a cache; the test looks for it there.
+PROMTOOL_DIR="${SECSIP_PROMTOOL_DIR:-/var/cache/secsip-promtool}"
+promtool="$PROMTOOL_DIR/usr/bin/promtool"
+if ! "$promtool" --version >/dev/null 2>&1; then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "install-deps: promtool missing (run as root to unpack Debian's prometheus into $PROMTOOL_DIR)" >&2
+    exit 1
+  fi
+  echo "install-deps: unpacking promtool from Debian's prometheus package into $PROMTOOL_DIR"
+  dl="$(mktemp -d)"
+  # apt-get download runs as _apt when it can; let it write the .deb.
+  chmod 755 "$dl"
+  if ! (cd "$dl" && apt-get download -qq prometheus 2>/dev/null); then
+    apt-get update -qq
+    (cd "$dl" && apt-get download -qq prometheus)
+  fi
+  rm -rf "$PROMTOOL_DIR.tmp"
+  dpkg -x "$dl"/prometheus_*.deb "$PROMTOOL_DIR.tmp"
+  rm -rf "$dl" "$PROMTOOL_DIR"
+  mv "$PROMTOOL_DIR.tmp" "$PROMTOOL_DIR"
+  "$promtool" --version >/dev/null 2>&1 || { echo "install-deps: $promtool does not run" >&2; exit 1; }
+fi
+echo "install-deps: promtool: $promtool ($("$promtool" --version 2>&1 | head -1))"
+
 if ! command -v cargo >/dev/null 2>&1; then
   echo "install-deps: cargo not found: install a Rust toolchain >= 1.85 (rustup) first" >&2
   exit 1
 fi
-echo "install-deps: ok (${pkgs[*]} and sipvicious present; $(cargo --version))"
+echo "install-deps: ok (${pkgs[*]}, sipvicious and promtool present; $(cargo --version))"

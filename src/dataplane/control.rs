@@ -30,6 +30,8 @@ pub struct ReloadStatus {
     pub last_error: Option<String>,
     /// Unix time of the last successful load (start counts).
     pub last_success_unix: f64,
+    /// Unix time of the last refused reload (`/metrics` tells whether the last attempt failed).
+    pub last_failure_unix: Option<f64>,
     /// Rules in the running set.
     pub rules: usize,
 }
@@ -39,7 +41,8 @@ impl ReloadStatus {
     pub fn to_json(&self) -> Value {
         json!({
             "ok": self.ok, "failed": self.failed, "last_error": self.last_error,
-            "last_success_unix": self.last_success_unix, "rules": self.rules,
+            "last_success_unix": self.last_success_unix, "last_failure_unix": self.last_failure_unix,
+            "rules": self.rules,
         })
     }
 }
@@ -141,6 +144,7 @@ pub fn reload(
         Err(e) => {
             st.failed += 1;
             st.last_error = Some(e.clone());
+            st.last_failure_unix = Some(unix_now());
             format!("reload refused, the running rules stay: {e}")
         }
     }

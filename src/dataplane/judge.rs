@@ -103,6 +103,77 @@ pub struct EngineSnapshot {
     pub held: usize,
     /// The freshness generation this copy answers.
     pub generation: u64,
+    /// Heaviest sources of dropped (or rejected) messages, most drops first (see [`TopDrops`]).
+    pub top_drops: Vec<DropSource>,
+}
+
+/// A source address and the messages of it this engine dropped (an upper bound: see [`TopDrops`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DropSource {
+    /// Source IP address.
+    pub ip: std::net::IpAddr,
+    /// Dropped messages.
+    pub drops: u64,
+}
+
+/// Sources tracked per engine by [`TopDrops`]: a scrape shows the top 20, and space-saving
+/// needs a few times more slots than the answers it gives for them to be accurate.
+pub const TOP_DROPS: usize = 64;
+
+/// A bounded top-K of source addresses by dropped messages (Metwally et al.'s space-saving):
+/// a source not tracked takes the slot of the smallest count and inherits that count plus
+/// one, so a count is an upper bound that exceeds the truth by at most the count it took
+/// over, and any source with more than `drops / K` drops is guaranteed to be tracked.
+///
+/// Fixed arrays, no allocation ever; only touched when a message is dropped. Lookup and
+/// eviction are linear scans of 64 16-byte keys (two cache lines per 8 keys): cheaper than
+/// hashing at this size, and a flood from one source hits the first slots it occupies.
+#[derive(Clone, Debug)]
+pub struct TopDrops {
+    keys: [u128; TOP_DROPS],
+    counts: [u64; TOP_DROPS],
+    len: usize,
+}
+
+impl Default for TopDrops {
+    fn default() -> TopDrops {
+        TopDrops { keys: [0; TOP_DROPS], counts: [0; TOP_DROPS], len: 0 }
+    }
+}
+
+impl TopDrops {
+    /// Counts one dropped message from `ip`.
+    pub fn add(&mut self, ip: std::net::IpAddr) {
+        let key = match ip {
+            std::net::IpAddr::V4(a) => u128::from(a.to_ipv6_mapped()),
+            std::net::IpAddr::V6(a) => u128::from(a),
+        };
+        if let Some(i) = self.keys[..self.len].iter().position(|&k| k == key) {
+            self.counts[i] += 1;
+        } else if self.len < TOP_DROPS {
+            self.keys[self.len] = key;
+            self.counts[self.len] = 1;
+            self.len += 1;
+        } else {
+            let (i, &min) = self.counts.iter().enumerate().min_by_key(|(_, &c)| c).expect("TOP_DROPS > 0");
+            self.keys[i] = key;
+            self.counts[i] = min + 1;
+        }
+    }
+
+    /// The tracked sources, most drops first (allocates: for snapshots, not the data path).
+    pub fn list(&self) -> Vec<DropSource> {
+        let mut v: Vec<DropSource> = self.keys[..self.len]
+            .iter()
+            .zip(&self.counts)
+            .map(|(&k, &drops)| {
+                let a = std::net::Ipv6Addr::from(k);
+                DropSource { ip: a.to_ipv4_mapped().map_or(std::net::IpAddr::V6(a), std::net::IpAddr::V4), drops }
+            })
+            .collect();
+        v.sort_by(|a, b| b.drops.cmp(&a.drops).then(a.ip.cmp(&b.ip)));
+        v
+    }
 }
 
 /// Where an engine sends its security events, and how many it may send.
@@ -222,6 +293,7 @@ pub struct Judge {
     scratch: Vec<u8>,
     ids: Vec<FrameId>,
     counters: JudgeCounters,
+    top_drops: TopDrops,
     events: Option<EventSink>,
     parser: crate::sip::Parser,
 }
@@ -245,6 +317,7 @@ impl Judge {
             parser,
             events: None,
             counters: JudgeCounters::default(),
+            top_drops: TopDrops::default(),
         }
     }
 
@@ -287,6 +360,12 @@ impl Judge {
             Outcome::Judged(j) => {
                 let v = j.verdict;
                 self.counters.verdicts[cause_index(&v.cause)][action_index(v.action)] += 1;
+                if v.action != Action::Forward {
+                    // Frames that never decoded to a message have no source to name.
+                    if let Some(sip) = &j.sip {
+                        self.top_drops.add(sip.src.ip());
+                    }
+                }
                 if let Some(ev) = self.events.as_mut() {
                     let frame = &buf.get_data()[..len];
                     ev.judged(now, &self.rules.load(), &mut self.parser, frame, buf.get_user().nic, &j);
@@ -392,6 +471,7 @@ impl Judge {
             rule_hits,
             held: self.held.len(),
             generation: 0,
+            top_drops: self.top_drops.list(),
         }
     }
 }
@@ -480,6 +560,60 @@ status = 403
         assert!(ip.payload.starts_with(b"SIP/2.0 403 "), "{:?}", String::from_utf8_lossy(ip.payload));
         assert_eq!(j.snapshot().judge.injected, 1);
         assert_eq!(j.snapshot().rule_hits.get("no-options"), Some(&1));
+        assert_eq!(j.snapshot().top_drops, vec![DropSource { ip: "10.0.0.1".parse().unwrap(), drops: 1 }]);
+    }
+
+    fn v4(i: u32) -> std::net::IpAddr {
+        std::net::IpAddr::V4(std::net::Ipv4Addr::from(i))
+    }
+
+    #[test]
+    fn top_drops_stays_bounded_and_keeps_both_families() {
+        let mut t = TopDrops::default();
+        for i in 0..10_000u32 {
+            t.add(v4(0x0a00_0000 + i));
+        }
+        let v6: std::net::IpAddr = "2001:db8::1".parse().unwrap();
+        t.add(v6);
+        t.add(v6);
+        let l = t.list();
+        assert_eq!(l.len(), TOP_DROPS);
+        assert!(l.windows(2).all(|w| w[0].drops >= w[1].drops), "sorted: {l:?}");
+        // The total is conserved: space-saving never loses a count, it reassigns it.
+        let kept: u64 = l.iter().map(|d| d.drops).sum();
+        assert_eq!(kept, 10_002);
+        assert!(l.iter().any(|d| d.ip == v6));
+        let mut one = TopDrops::default();
+        one.add(v4(0x0a00_0001));
+        assert_eq!(one.list(), vec![DropSource { ip: "10.0.0.1".parse().unwrap(), drops: 1 }]);
+    }
+
+    #[test]
+    fn heavy_hitters_survive_churn() {
+        let mut t = TopDrops::default();
+        let heavy = [v4(0xc000_0201), v4(0xc000_0202), "2001:db8::bad".parse().unwrap()];
+        // 3 × 2000 drops from the heavy sources spread over 20 000 one-off spoofed sources.
+        let mut churn = 0u32;
+        for _ in 0..2000 {
+            for h in &heavy {
+                t.add(*h);
+            }
+            for _ in 0..10 {
+                churn += 1;
+                t.add(v4(0x6400_0000 + churn));
+            }
+        }
+        let l = t.list();
+        assert_eq!(l.len(), TOP_DROPS);
+        let top: Vec<_> = l[..3].iter().map(|d| d.ip).collect();
+        for h in &heavy {
+            assert!(top.contains(h), "{h} not in the top 3: {:?}", &l[..5]);
+        }
+        // Counts are upper bounds within total/K of the truth.
+        let bound = (6000 + 20_000) / TOP_DROPS as u64;
+        for d in &l[..3] {
+            assert!(d.drops >= 2000 && d.drops <= 2000 + bound, "{d:?}");
+        }
     }
 
     #[test]

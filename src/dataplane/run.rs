@@ -140,7 +140,12 @@ impl Parts {
         let snaps: Vec<EngineSnapshot> = self.engines.iter().map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).clone()).collect();
         let mut verdicts = BTreeMap::<String, u64>::new();
         let mut rule_hits = BTreeMap::<String, u64>::new();
+        // A source's messages spread over engines (sharding is by Call-ID): add up its counts.
+        let mut drop_sources = BTreeMap::<std::net::IpAddr, u64>::new();
         for s in &snaps {
+            for d in &s.top_drops {
+                *drop_sources.entry(d.ip).or_default() += d.drops;
+            }
             for (ci, row) in s.judge.verdicts.iter().enumerate() {
                 for (ai, &v) in row.iter().enumerate() {
                     if v > 0 {
@@ -152,6 +157,11 @@ impl Parts {
                 *rule_hits.entry(k.clone()).or_default() += v;
             }
         }
+        // The report lists the 20 heaviest (each engine tracks TOP_DROPS = 64).
+        const TOP_DROP_SOURCES: usize = 20;
+        let mut top_drop_sources: Vec<(std::net::IpAddr, u64)> = drop_sources.into_iter().collect();
+        top_drop_sources.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let top_drop_sources: Vec<Value> = top_drop_sources.iter().take(TOP_DROP_SOURCES).map(|(ip, n)| json!({"ip": ip.to_string(), "drops": n})).collect();
         // Latency: per engine (merged over workers), then all.
         let n_eng = snaps.len().max(1);
         let mut per_engine: Vec<_> = (0..n_eng).map(|_| new_histogram()).collect();
@@ -182,6 +192,7 @@ impl Parts {
             "engines": snaps,
             "verdicts": verdicts,
             "rule_hits": rule_hits,
+            "top_drop_sources": top_drop_sources,
             "latency": latency,
             "reloads": self.reloads.lock().unwrap_or_else(|p| p.into_inner()).to_json(),
             "events": {

@@ -122,6 +122,8 @@ pub fn latency_json(h: &hdrhistogram::Histogram<u64>) -> Value {
         "p99_us": us(h.value_at_quantile(0.99)),
         "p999_us": us(h.value_at_quantile(0.999)),
         "max_us": us(h.max()),
+        // For a Prometheus summary's `_sum` (hdrhistogram keeps no exact sum: mean × count).
+        "sum_us": h.mean() * h.len() as f64 / 1000.0,
     })
 }
 

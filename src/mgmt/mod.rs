@@ -1,0 +1,4 @@
+//! The management side: statistics windows and the Prometheus exposition.
+
+pub mod metrics;
+pub mod stats;
