@@ -84,7 +84,9 @@ fn parse_value(s: &str) -> Option<f64> {
 }
 
 /// Parses `{a="x",b="y"}` at the start of `s`; returns the labels and the rest.
-fn parse_labels(s: &str) -> Result<(Vec<(String, String)>, &str), String> {
+type Labels = Vec<(String, String)>;
+
+fn parse_labels(s: &str) -> Result<(Labels, &str), String> {
     let mut labels = Vec::new();
     let mut rest = s.strip_prefix('{').ok_or("no {")?;
     if let Some(r) = rest.strip_prefix('}') {
@@ -189,7 +191,7 @@ fn check_exposition(text: &str) -> Result<Parsed, String> {
         if !ok_name {
             return Err(err(format!("sample {name} outside its family's block (current family {family})")));
         }
-        if kind == "counter" && !(value >= 0.0) {
+        if kind == "counter" && (value.is_nan() || value < 0.0) {
             return Err(err("negative counter".into()));
         }
         if kind == "summary" && name == family {

@@ -192,6 +192,12 @@ pub fn render(r: &Value) -> String {
             let _ = writeln!(o, "  {k:<40} {}", v);
         }
     }
+    if let Some(top) = r["top_drop_sources"].as_array().filter(|a| !a.is_empty()) {
+        let _ = writeln!(o, "\nTop sources by dropped messages");
+        for t in top {
+            let _ = writeln!(o, "  {:<40} {}", t["ip"].as_str().unwrap_or("?"), n(&t["drops"]));
+        }
+    }
     let _ = writeln!(o, "\nLatency rx->tx (µs)");
     for l in r["latency"].as_array().into_iter().flatten() {
         let _ = writeln!(
@@ -244,5 +250,8 @@ mod tests {
     fn render_survives_an_empty_report() {
         let s = render(&json!({}));
         assert!(s.contains("Verdicts"));
+        assert!(!s.contains("Top sources"));
+        let s = render(&json!({"top_drop_sources": [{"ip": "192.0.2.9", "drops": 7}]}));
+        assert!(s.contains("192.0.2.9") && s.contains(" 7\n"), "{s}");
     }
 }

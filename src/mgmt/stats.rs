@@ -4,6 +4,10 @@
 //! "since I reset" view is the report minus a baseline taken at reset. Only the counters the
 //! API documents as windowed (`verdicts`, `rule_hits`, `top_drop_sources`) are subtracted; the
 //! rest of the report passes through untouched.
+//!
+//! `top_drop_sources` holds only the report's top 20, so a source that was below the top 20
+//! at reset and climbs into it later shows its whole count as its delta: the list answers
+//! "who is dropped most now", the exact per-source history is not kept.
 
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
