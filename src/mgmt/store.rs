@@ -25,6 +25,16 @@ pub const API_BAN_RULE: u32 = u32::MAX;
 /// Longest commit-confirmed timeout, seconds.
 pub const MAX_CONFIRM_S: u64 = 3600;
 
+/// Longest reason of a list entry or a ban, characters.
+pub const MAX_REASON: usize = 256;
+
+fn check_reason(r: &Option<String>) -> Result<()> {
+    match r {
+        Some(r) if r.chars().count() > MAX_REASON => Err(StoreError::BadRequest(format!("reason: at most {MAX_REASON} characters"))),
+        _ => Ok(()),
+    }
+}
+
 /// Wall and monotonic time, with an offset tests can advance (so a TTL or a confirm deadline
 /// can pass without waiting).
 #[derive(Clone, Debug, Default)]
@@ -646,8 +656,10 @@ impl Store {
                 Err(e) => out.push(format!("mgmt: expired list entries could not be applied: {e}")),
             }
         }
-        let bans = self.hosts.bans(self.clock.mono_ns());
-        self.ban_reasons.retain(|ip, _| bans.iter().any(|(b, _)| b == ip));
+        // Reasons of bans that ended: one lookup per reason, not a scan of the host table.
+        let now_ns = self.clock.mono_ns();
+        let hosts = &self.hosts;
+        self.ban_reasons.retain(|ip, _| hosts.banned(*ip, now_ns).is_some());
         out
     }
 
@@ -702,6 +714,7 @@ impl Store {
             return Err(StoreError::BadRequest("value must not contain '#'".into()));
         }
         self.check_ttl(ttl_s)?;
+        check_reason(&reason)?;
         List::new(id, kind, vec![value.to_string()], None)
             .map_err(|e| StoreError::BadRequest(format!("not a valid {} entry: {}", kind_name(kind), e.message)))?;
         let now = self.clock.unix();
@@ -786,6 +799,7 @@ impl Store {
     pub fn ban(&mut self, ip: &str, ttl_s: u64, reason: Option<String>) -> Result<BanView> {
         let ip: IpAddr = ip.trim().parse().map_err(|_| StoreError::BadRequest(format!("{ip:?} is not an IP address")))?;
         self.check_ttl(Some(ttl_s))?;
+        check_reason(&reason)?;
         let now = self.clock.mono_ns();
         let until = now.saturating_add(ttl_s.saturating_mul(1_000_000_000));
         if !self.hosts.ban(ip, until, API_BAN_RULE) {
@@ -1074,9 +1088,13 @@ pub(crate) mod tests {
         assert_eq!(s.unban("192.0.2.7").unwrap().to_string(), "192.0.2.7");
         assert!(matches!(s.unban("192.0.2.7"), Err(StoreError::NotFound(_))));
         assert!(s.bans().is_empty());
-        s.ban("2001:db8::1", 10, None).unwrap();
+        assert!(matches!(s.ban("192.0.2.8", 10, Some("x".repeat(MAX_REASON + 1))), Err(StoreError::BadRequest(_))));
+        assert!(matches!(s.add_entry("block-ip", "192.0.2.8", None, Some("x".repeat(MAX_REASON + 1))), Err(StoreError::BadRequest(_))));
+        s.ban("2001:db8::1", 10, Some("why".into())).unwrap();
         s.clock().advance(Duration::from_secs(11));
         assert!(s.bans().is_empty(), "expired");
+        s.tick();
+        assert!(s.ban_reasons.is_empty(), "reasons of ended bans are dropped");
         assert!(matches!(s.unban("2001:db8::1"), Err(StoreError::NotFound(_))));
         let _ = std::fs::remove_dir_all(d);
     }
