@@ -149,6 +149,42 @@ try {
   await page.keyboard.press("Alt+1");
   await page.locator("#drops-rule td", { hasText: RULE_ID }).first().waitFor({ timeout: T });
   await shot(page, "5-dashboard-after.png");
+
+  // 7. List editor: an entry with a TTL and a reason, removed again; a bad value is refused
+  // with the server's message shown.
+  await page.keyboard.press("Alt+4");
+  await page.locator('[data-testid=list-item]', { hasText: "blocked-destinations" }).click();
+  await page.getByTestId("entry-value").fill("+99912345");
+  await page.getByTestId("entry-ttl").fill("1h");
+  await page.getByTestId("entry-reason").fill("web-test");
+  await page.getByTestId("entry-reason").press("Enter");
+  const entry = page.locator('#entries-body tr[data-value="+99912345"]');
+  await entry.waitFor({ timeout: T });
+  if (!/api/.test(await entry.innerText()) || !/web-test/.test(await entry.innerText())) throw new Error("the new list entry does not show source api and its reason");
+  log(`list blocked-destinations: added ${(await entry.innerText()).replace(/\s+/g, " ")}`);
+  await entry.getByRole("button", { name: /remove/i }).click();
+  await entry.waitFor({ state: "detached", timeout: T });
+  await page.locator('[data-testid=list-item]', { hasText: "allow-ip" }).click();
+  await page.waitForFunction(() => document.getElementById("list-title").textContent.startsWith("allow-ip"), null, { timeout: T });
+  await page.getByTestId("entry-value").fill("not-an-address");
+  await page.getByTestId("entry-ttl").fill("");
+  await page.getByTestId("entry-value").press("Enter");
+  await page.getByTestId("notice").and(page.locator(":not([hidden])")).waitFor({ timeout: T });
+  log(`a bad list value is refused: ${(await page.locator("#notice-text").textContent()).trim()}`);
+  await shot(page, "6-lists.png");
+
+  // 8. Ban editor: ban an address, then unban it.
+  await page.keyboard.press("Alt+5");
+  await page.getByTestId("ban-ip").fill("203.0.113.77");
+  await page.getByTestId("ban-ttl").fill("1h");
+  await page.getByTestId("ban-reason").fill("web-test");
+  await page.getByTestId("ban-reason").press("Enter");
+  const ban = page.locator('#bans-body tr[data-ip="203.0.113.77"]');
+  await ban.waitFor({ timeout: T });
+  log(`ban added: ${(await ban.innerText()).replace(/\s+/g, " ")}`);
+  await ban.getByRole("button", { name: /unban/i }).click();
+  await ban.waitFor({ state: "detached", timeout: T });
+  log("ban removed");
   if (consoleErrors.length) log(`browser console errors (not fatal): ${consoleErrors.join(" | ")}`);
 } catch (e) {
   failed = true;
