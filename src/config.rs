@@ -25,6 +25,8 @@ pub struct Config {
     pub appliance: ApplianceConfig,
     /// Security event log and operational files.
     pub log: LogConfig,
+    /// The management API (src/mgmt/API.md).
+    pub management: ManagementConfig,
 }
 
 /// What happens to SIP the engines cannot judge: an engine's queue is full, or the daemon is
@@ -144,6 +146,85 @@ pub struct LogConfig {
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig { events: None, events_per_second: 100, events_burst: 200, events_queue: 8192 }
+    }
+}
+
+/// The management API: datastores, lists, bans, stats, metrics, the web manager.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ManagementConfig {
+    /// Serve the API at all. Default true.
+    pub enabled: bool,
+    /// Address and port. A non-loopback address needs `token_file`. Default 127.0.0.1:10000.
+    pub bind: String,
+    /// A file whose first line (trimmed, at least 16 characters) is the bearer token every API
+    /// request must carry. None: no token (loopback only).
+    pub token_file: Option<PathBuf>,
+    /// Larger request bodies get 413 and are not read. Default 4 MiB.
+    pub max_body_bytes: usize,
+    /// List entries added through the API, all lists together. Default 10000.
+    pub max_list_entries: usize,
+    /// Longest TTL of a list entry or a ban added through the API, seconds. Default one year.
+    pub max_ttl_s: u64,
+}
+
+impl Default for ManagementConfig {
+    fn default() -> Self {
+        ManagementConfig {
+            enabled: true,
+            bind: "127.0.0.1:10000".into(),
+            token_file: None,
+            max_body_bytes: 4 << 20,
+            max_list_entries: 10_000,
+            max_ttl_s: 31_536_000,
+        }
+    }
+}
+
+/// Shortest bearer token accepted.
+pub const MIN_TOKEN_LEN: usize = 16;
+
+impl ManagementConfig {
+    /// The bind address, parsed.
+    pub fn bind_addr(&self) -> Result<std::net::SocketAddr, String> {
+        self.bind.parse().map_err(|e| format!("management.bind = {:?}: not an address:port ({e})", self.bind))
+    }
+
+    /// Reads the token (first line of `token_file`, trimmed); `Ok(None)` without a token file.
+    pub fn token(&self) -> Result<Option<String>, String> {
+        let Some(f) = &self.token_file else { return Ok(None) };
+        let text = std::fs::read_to_string(f).map_err(|e| format!("management.token_file = {}: {e}", f.display()))?;
+        let token = text.lines().next().unwrap_or("").trim().to_string();
+        if token.chars().count() < MIN_TOKEN_LEN {
+            return Err(format!(
+                "management.token_file = {}: the token (first line) has {} characters, at least {MIN_TOKEN_LEN} are needed",
+                f.display(),
+                token.chars().count()
+            ));
+        }
+        Ok(Some(token))
+    }
+
+    /// Checks the section: the address parses, a non-loopback bind has a token file, the
+    /// token is long enough, the bounds are sane.
+    pub fn check(&self) -> Result<(), String> {
+        if self.max_body_bytes < 1024 {
+            return Err(format!("management.max_body_bytes = {}: must be at least 1024", self.max_body_bytes));
+        }
+        if self.max_ttl_s == 0 {
+            return Err("management.max_ttl_s must be at least 1".into());
+        }
+        if !self.enabled {
+            return Ok(());
+        }
+        let addr = self.bind_addr()?;
+        if !addr.ip().is_loopback() && self.token_file.is_none() {
+            return Err(format!(
+                "management.bind = {:?} is not a loopback address: set management.token_file (a bearer token is required beyond loopback)",
+                self.bind
+            ));
+        }
+        self.token().map(|_| ())
     }
 }
 
@@ -304,6 +385,7 @@ impl Config {
             geoip_db: self.rules.geoip_db.clone(),
             host_counters: self.hosts.counters,
             host_distincts: self.hosts.distincts,
+            extra_entries: Default::default(),
         }
     }
 
@@ -393,6 +475,7 @@ impl Config {
         if h.counters > 4096 || h.distincts > 1024 || h.probe == 0 {
             return bad("hosts.counters must be <= 4096, hosts.distincts <= 1024, hosts.probe >= 1".into());
         }
+        self.management.check().or_else(bad)?;
         Ok(())
     }
 }
@@ -427,6 +510,30 @@ mod tests {
     fn inconsistent_values_are_refused() {
         let e = Config::from_str("[engine]\ntimer_tick_ms = 0\n", Path::new("c.toml")).unwrap_err().to_string();
         assert!(e.contains("timer_tick_ms"), "{e}");
+    }
+
+    #[test]
+    fn management_beyond_loopback_needs_a_long_enough_token() {
+        let c = Config::from_str("", Path::new("c.toml")).unwrap();
+        assert_eq!((c.management.enabled, c.management.bind.as_str()), (true, "127.0.0.1:10000"));
+        let e = Config::from_str("[management]\nbind = \"0.0.0.0:10000\"\n", Path::new("c.toml")).unwrap_err().to_string();
+        assert!(e.starts_with("c.toml: ") && e.contains("management.bind") && e.contains("token_file"), "{e}");
+        assert!(Config::from_str("[management]\nenabled = false\nbind = \"0.0.0.0:1\"\n", Path::new("c.toml")).is_ok());
+        let dir = std::env::temp_dir().join(format!("secsip-cfg-token-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (short, long) = (dir.join("short"), dir.join("long"));
+        std::fs::write(&short, "tooshort\n").unwrap();
+        std::fs::write(&long, "  0123456789abcdef  \nignored\n").unwrap();
+        let text = |f: &Path| format!("[management]\nbind = \"[::]:10000\"\ntoken_file = {:?}\n", f.display().to_string());
+        let e = Config::from_str(&text(&short), Path::new("c.toml")).unwrap_err().to_string();
+        assert!(e.starts_with("c.toml: ") && e.contains("management.token_file") && e.contains("short") && e.contains("16"), "{e}");
+        let c = Config::from_str(&text(&long), Path::new("c.toml")).unwrap();
+        assert_eq!(c.management.token().unwrap().as_deref(), Some("0123456789abcdef"));
+        let e = Config::from_str("[management]\nbind = \"nowhere\"\n", Path::new("c.toml")).unwrap_err().to_string();
+        assert!(e.contains("management.bind"), "{e}");
+        let e = Config::from_str("[management]\nport = 1\n", Path::new("c.toml")).unwrap_err().to_string();
+        assert!(e.starts_with("c.toml:2:1"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

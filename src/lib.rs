@@ -27,6 +27,7 @@ pub mod eve;
 pub mod fixtures;
 pub mod hash;
 pub mod hosttable;
+pub mod mgmt;
 pub mod rules;
 pub mod sip;
 pub mod verdict;

@@ -114,29 +114,7 @@ pub fn reload(
             st.ok += 1;
             st.last_success_unix = unix_now();
             st.rules = n;
-            let mut fixed = Vec::new();
-            let same = |a: &dyn erased::Ser, b: &dyn erased::Ser| a.value() == b.value();
-            if !same(&cfg.engine, &running.engine) {
-                fixed.push("[engine]");
-            }
-            if !same(&cfg.appliance, &running.appliance) {
-                fixed.push("[appliance]");
-            }
-            if !same(&cfg.hosts, &running.hosts) {
-                fixed.push("[hosts]");
-            }
-            if !same(&cfg.log, &running.log) {
-                fixed.push("[log]");
-            }
-            if fixed.is_empty() {
-                format!("reload: {n} rules loaded from {}", config.display())
-            } else {
-                format!(
-                    "reload: {n} rules loaded from {}; changes to {} take effect at the next restart",
-                    config.display(),
-                    fixed.join(", ")
-                )
-            }
+            format!("reload: {n} rules loaded from {}{}", config.display(), restart_note(&cfg, running).unwrap_or_default())
         }
         Err(e) => {
             st.failed += 1;
@@ -144,6 +122,29 @@ pub fn reload(
             format!("reload refused, the running rules stay: {e}")
         }
     }
+}
+
+/// The sections of a reloaded configuration that differ from the running one and only take
+/// effect at a restart, as a note for the reload's log line (`; changes to [engine] ...`).
+pub fn restart_note(cfg: &Config, running: &Config) -> Option<String> {
+    let mut fixed = Vec::new();
+    let same = |a: &dyn erased::Ser, b: &dyn erased::Ser| a.value() == b.value();
+    if !same(&cfg.engine, &running.engine) {
+        fixed.push("[engine]");
+    }
+    if !same(&cfg.appliance, &running.appliance) {
+        fixed.push("[appliance]");
+    }
+    if !same(&cfg.hosts, &running.hosts) {
+        fixed.push("[hosts]");
+    }
+    if !same(&cfg.log, &running.log) {
+        fixed.push("[log]");
+    }
+    if !same(&cfg.management, &running.management) {
+        fixed.push("[management]");
+    }
+    (!fixed.is_empty()).then(|| format!("; changes to {} take effect at the next restart", fixed.join(", ")))
 }
 
 /// Comparing config sections by their serialized form (they have no PartialEq).

@@ -17,8 +17,8 @@ use crate::config::{Config, Failure};
 use crate::engine::Engine;
 use crate::hash::Keyer;
 use crate::hosttable::HostTable;
+use crate::mgmt::store::{Clock, Limits, ReloadSource, Store};
 use anyhow::{anyhow, bail, Context, Result};
-use arc_swap::ArcSwap;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::os::fd::RawFd;
@@ -201,7 +201,27 @@ pub fn run(config_path: PathBuf, ov: Overrides) -> Result<()> {
         let ov = ov.clone();
         move |c: &mut Config| ov.apply(c)
     };
-    let (cfg, rules) = control::compile(&config_path, &apply).map_err(|e| anyhow!("{e}"))?;
+    let mut cfg = Config::load(&config_path).map_err(|e| anyhow!("{e}"))?;
+    apply(&mut cfg);
+    // The rules compile here, from the files the management API will show as running.
+    let hosts = Arc::new(HostTable::new(cfg.hosts.clone()));
+    let reloads = Arc::new(Mutex::new(ReloadStatus::default()));
+    let limits = Limits { max_list_entries: cfg.management.max_list_entries, max_ttl_s: cfg.management.max_ttl_s };
+    let mut store = Store::open(cfg.rules.dir.clone(), cfg.compile_options(), limits, hosts.clone(), reloads.clone(), Clock::system())
+        .map_err(|e| anyhow!("{e}"))?;
+    {
+        // SIGHUP and POST /api/reload read the configuration again, as they always did.
+        let (cp, ov, running_cfg) = (config_path.clone(), ov.clone(), cfg.clone());
+        store.set_reloader(Box::new(move || {
+            let mut c = Config::load(&cp).map_err(|e| e.to_string())?;
+            ov.apply(&mut c);
+            let note = control::restart_note(&c, &running_cfg);
+            Ok(ReloadSource { dir: c.rules.dir.clone(), opts: c.compile_options(), label: cp.display().to_string(), note })
+        }));
+    }
+    let rule_slot = store.slot();
+    let rules = store.running_set();
+    let store = Arc::new(Mutex::new(store));
     let app = cfg.appliance.clone();
     let outside = app.outside.clone().ok_or_else(|| anyhow!("{}: appliance.outside is not set (or pass --outside)", config_path.display()))?;
     let inside = app.inside.clone().ok_or_else(|| anyhow!("{}: appliance.inside is not set (or pass --inside)", config_path.display()))?;
@@ -211,8 +231,6 @@ pub fn run(config_path: PathBuf, ov: Overrides) -> Result<()> {
     raise_memlock();
     let pid_file = control::write_pid_file(&app.run_dir)?;
     log(format!("{} rules from {}", rules.rules.len(), cfg.rules.dir.as_ref().map(|d| d.display().to_string()).unwrap_or_else(|| "(none)".into())));
-    let reloads = Arc::new(Mutex::new(ReloadStatus { rules: rules.rules.len(), last_success_unix: control::unix_now(), ..Default::default() }));
-    let rule_slot = Arc::new(ArcSwap::from_pointee(rules));
 
     let xdp = XdpPair::attach(&outside, &inside, &app, &cfg.engine)?;
     log(format!(
@@ -229,7 +247,6 @@ pub fn run(config_path: PathBuf, ov: Overrides) -> Result<()> {
     let worker_fds: Vec<[RawFd; 2]> = qps.iter().map(|q| [q.nics[0].fd, q.nics[1].fd]).collect();
 
     let keyer = Keyer::random();
-    let hosts = Arc::new(HostTable::new(cfg.hosts.clone()));
     let stop = Arc::new(AtomicBool::new(false));
     let n_eng = app.engines;
     let freshness = Arc::new(Freshness::default());
@@ -367,6 +384,26 @@ pub fn run(config_path: PathBuf, ov: Overrides) -> Result<()> {
         std::thread::Builder::new().name("secsip-control".into()).spawn(move || control::serve(listener, stop, || parts.report()))?
     };
 
+    // The management API: its report holds the parts weakly, so the XDP handle they share is
+    // free at shutdown even if a management connection is still finishing.
+    let mut mgmt_server = if cfg.management.enabled {
+        let weak = Arc::downgrade(&parts);
+        let report: crate::mgmt::api::Report = Box::new(move || weak.upgrade().map_or(Value::Null, |p| p.report()));
+        match crate::mgmt::server::start_management(&cfg.management, store.clone(), report) {
+            Ok(s) => {
+                log(format!("management API on http://{}", s.addr()));
+                Some(s)
+            }
+            Err(e) => {
+                // The data path matters more than the API: run without it, loudly.
+                log(format!("management API not started: {e}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
+
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGHUP,
         signal_hook::consts::SIGTERM,
@@ -390,8 +427,10 @@ pub fn run(config_path: PathBuf, ov: Overrides) -> Result<()> {
             match sig {
                 signal_hook::consts::SIGHUP => {
                     let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
-                    let line = control::reload(&config_path, &apply, &cfg, &rule_slot, &reloads);
-                    log(line);
+                    let res = store.lock().unwrap_or_else(|p| p.into_inner()).reload();
+                    log(match res {
+                        Ok(l) | Err(l) => l,
+                    });
                     if let Some(h) = event_log.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
                         h.reopen();
                     }
@@ -406,6 +445,9 @@ pub fn run(config_path: PathBuf, ov: Overrides) -> Result<()> {
                 _ => break 'main,
             }
         }
+        for line in store.lock().unwrap_or_else(|p| p.into_inner()).tick() {
+            log(line);
+        }
         if app.xdp_bans {
             let now = mono_ns();
             let bans: Vec<_> = hosts.bans(now).into_iter().map(|(ip, b)| (ip, b.until_ns)).collect();
@@ -415,6 +457,9 @@ pub fn run(config_path: PathBuf, ov: Overrides) -> Result<()> {
         std::thread::sleep(Duration::from_millis(100));
     }
 
+    if let Some(s) = mgmt_server.take() {
+        s.stop();
+    }
     log("stopping: draining the rings");
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     stop.store(true, Ordering::SeqCst);

@@ -13,7 +13,7 @@ use crate::sip::Method;
 use aho_corasick::{AhoCorasickBuilder, MatchKind};
 use regex::bytes::RegexSetBuilder;
 use serde::Deserialize;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -77,12 +77,15 @@ pub struct CompileOptions {
     pub host_counters: usize,
     /// Host-table distinct slots available to source/global distinct objects.
     pub host_distincts: usize,
+    /// Entries added on top of the rule files' own (the management API's), by list id. They
+    /// apply only while the list still has the kind they were checked for.
+    pub extra_entries: BTreeMap<String, (ListKind, Vec<String>)>,
 }
 
 impl CompileOptions {
     /// Defaults matching the default host table.
     pub fn standard() -> CompileOptions {
-        CompileOptions { geoip_db: None, host_counters: 16, host_distincts: 8 }
+        CompileOptions { geoip_db: None, host_counters: 16, host_distincts: 8, extra_entries: BTreeMap::new() }
     }
 }
 
@@ -690,6 +693,32 @@ fn fingerprint(parts: &[&str]) -> u64 {
 
 /// Compiles rule sources (already read) into a rule set. `base` resolves list files.
 pub fn compile(sources: &[Source], base: &Path, opts: &CompileOptions) -> Result<RuleSet, CompileErrors> {
+    let read = |file: &str| {
+        let p = base.join(file);
+        std::fs::read_to_string(&p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+    };
+    compile_with(sources, base, &read, opts)
+}
+
+/// Compiles rule sources whose list files (`file = "lists/x.txt"`) are in memory, keyed by
+/// the path as written in the rule file (a leading `./` ignored). Errors name the sources'
+/// own paths, so a rule set held as a file map reports paths relative to it.
+pub fn compile_files(sources: &[Source], list_files: &BTreeMap<String, String>, opts: &CompileOptions) -> Result<RuleSet, CompileErrors> {
+    let read = |file: &str| {
+        let key = file.strip_prefix("./").unwrap_or(file);
+        list_files.get(key).cloned().ok_or_else(|| format!("cannot read {file}: no such file in the rule set"))
+    };
+    compile_with(sources, Path::new(""), &read, opts)
+}
+
+/// Compiles rule sources, reading list files through `read_list` (the path as written to its
+/// text, or the error message). `base` names the whole set in errors that belong to no file.
+pub fn compile_with(
+    sources: &[Source],
+    base: &Path,
+    read_list: &dyn Fn(&str) -> Result<String, String>,
+    opts: &CompileOptions,
+) -> Result<RuleSet, CompileErrors> {
     let mut all_errors = Vec::new();
     let mut b = Builder {
         fields: vec![],
@@ -754,13 +783,18 @@ pub fn compile(sources: &[Source], base: &Path, opts: &CompileOptions) -> Result
             };
             let mut entries = l.entries.clone();
             if let Some(file) = &l.file {
-                let p = base.join(file.get_ref());
-                match std::fs::read_to_string(&p) {
+                match read_list(file.get_ref()) {
                     Ok(t) => entries.extend(lists::read_entries(&t)),
                     Err(e) => {
-                        cx.err(file.span(), Some(l.id.get_ref()), Some("file"), format!("cannot read {}: {e}", p.display()));
+                        cx.err(file.span(), Some(l.id.get_ref()), Some("file"), e);
                         continue;
                     }
+                }
+            }
+            let from_rules = entries.len();
+            if let Some((k, extra)) = opts.extra_entries.get(l.id.get_ref()) {
+                if *k == kind {
+                    entries.extend(extra.iter().cloned());
                 }
             }
             if kind == ListKind::Country && opts.geoip_db.is_none() {
@@ -772,6 +806,7 @@ pub fn compile(sources: &[Source], base: &Path, opts: &CompileOptions) -> Result
                     b.list_ids.insert(l.id.get_ref().clone(), b.lists.len() as u32);
                     b.lists.push(list);
                 }
+                Err(e) if e.index >= from_rules => cx.err(l.id.span(), Some(l.id.get_ref()), Some("entries"), format!("entry added through the API: {}", e.message)),
                 Err(e) => cx.err(l.id.span(), Some(l.id.get_ref()), Some("entries"), format!("entry {}: {}", e.index + 1, e.message)),
             }
         }

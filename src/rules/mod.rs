@@ -14,7 +14,7 @@ pub mod lists;
 pub mod model;
 pub mod objects;
 
-pub use compile::{compile, compile_dir, CompileError, CompileErrors, CompileOptions};
+pub use compile::{compile, compile_dir, compile_files, compile_with, CompileError, CompileErrors, CompileOptions};
 pub use model::RuleSet;
 #[cfg(test)]
 mod tests;
