@@ -185,6 +185,49 @@ try {
   await ban.getByRole("button", { name: /unban/i }).click();
   await ban.waitFor({ state: "detached", timeout: T });
   log("ban removed");
+
+  // 9. A stale save: someone else writes the candidate behind the page's back; Save gets 409,
+  // the page says so and offers a reload.
+  await page.keyboard.press("Alt+3");
+  await page.locator(`[data-testid=file-item][data-path="${RULE_FILE}"]`).click();
+  await editor.press("Control+End");
+  await page.keyboard.type("# tuned in the page\n");
+  const auth = TOKEN ? { Authorization: `Bearer ${TOKEN}` } : {};
+  const other = await fetch(new URL("/api/datastores/candidate/files/99-someone-else.toml", URL_),
+    { method: "PUT", headers: { ...auth, "Content-Type": "application/json" }, body: JSON.stringify({ text: "# another operator\n" }) });
+  if (!other.ok) throw new Error(`the concurrent write failed: ${other.status} ${await other.text()}`);
+  await page.keyboard.press("Control+s");
+  await page.locator('[data-testid=commit-result][data-state="conflict"]').waitFor({ timeout: T });
+  log(`stale save refused: ${(await page.getByTestId("commit-result").textContent()).trim()}`);
+  await shot(page, "7-conflict.png");
+  await page.getByTestId("commit-result").getByRole("button", { name: /reload/i }).click();
+  await page.locator('[data-testid=file-item][data-path="99-someone-else.toml"]').waitFor({ timeout: T });
+
+  // 10. Commit-confirmed, not confirmed: the countdown runs out and running falls back.
+  const runningVersion = async () => (await (await fetch(new URL("/api/datastores/running", URL_), { headers: auth })).json()).version;
+  const v0 = await runningVersion();
+  await page.getByTestId("confirm-s").fill("3");
+  await page.getByTestId("commit-confirmed-btn").click();
+  await page.getByTestId("pending").waitFor({ state: "visible", timeout: T });
+  log(`commit-confirmed 3 s: ${(await page.getByTestId("pending").innerText()).replace(/\s+/g, " ")}`);
+  await shot(page, "8-pending-confirm.png");
+  await page.getByTestId("pending").waitFor({ state: "hidden", timeout: T });
+  await page.locator("#notice-text", { hasText: "not confirmed in time" }).waitFor({ timeout: T });
+  const files = Object.keys((await (await fetch(new URL("/api/datastores/running", URL_), { headers: auth })).json()).files);
+  if (files.includes("99-someone-else.toml")) throw new Error("running still has the unconfirmed commit's file after the timeout");
+  log(`not confirmed: running fell back (version ${v0} before, ${await runningVersion()} now, without 99-someone-else.toml)`);
+
+  // 11. Commit-confirmed, confirmed in time with the page's Confirm button.
+  await page.getByTestId("confirm-s").fill("60");
+  await page.getByTestId("commit-confirmed-btn").click();
+  await page.getByTestId("pending").waitFor({ state: "visible", timeout: T });
+  await page.getByTestId("confirm-btn").click();
+  await page.getByTestId("pending").waitFor({ state: "hidden", timeout: T });
+  const files2 = Object.keys((await (await fetch(new URL("/api/datastores/running", URL_), { headers: auth })).json()).files);
+  if (!files2.includes("99-someone-else.toml")) throw new Error("the confirmed commit is not running");
+  await page.waitForTimeout(2500); // past a poll: still confirmed
+  if (await page.getByTestId("pending").isVisible()) throw new Error("the pending banner came back after Confirm");
+  log(`confirmed in time: ${(await page.locator("#notice-text").textContent()).trim()}`);
   if (consoleErrors.length) log(`browser console errors (not fatal): ${consoleErrors.join(" | ")}`);
 } catch (e) {
   failed = true;

@@ -186,7 +186,8 @@ window.addEventListener("hashchange", () => show(location.hash.slice(1)));
 // ---------------------------------------------------------------------------------------------
 // Dashboard: rates from successive /api/stats reports.
 
-let prevStats = null; // {t, sums}
+let prevStats = null; // {t, since, sums}
+let lastRules = null; // the last /api/rules answer
 
 function sumStats(s) {
   const v = s.verdicts || {};
@@ -256,7 +257,12 @@ function renderStats(s) {
   const empty = (cols, msg) => [el("tr", {}, el("td", { colspan: cols, class: "muted", text: msg }))];
   let r1 = rows(cur.verdicts, base && base.verdicts, (k) => !k.endsWith(".accept"));
   $("drops-reason").replaceChildren(...(r1.length ? r1 : empty(3, "no drops")));
-  let r2 = rows(cur.hits, base && base.hits);
+  const act = Object.fromEntries(((lastRules && lastRules.rules) || []).map((x) => [x.id, x.action]));
+  let r2 = rows(cur.hits, base && base.hits).map((tr) => {
+    const id = tr.firstChild.textContent;
+    if (act[id]) tr.firstChild.append(" ", el("span", { class: "act-" + act[id], text: act[id] }));
+    return tr;
+  });
   $("drops-rule").replaceChildren(...(r2.length ? r2 : empty(3, "no rule hits")));
   const tops = topSources(s).slice(0, 15).map((t) => el("tr", {}, el("td", { class: "mono", text: t.ip }), el("td", { class: "num", text: fmtNum(t.n) })));
   $("top-sources").replaceChildren(...(tops.length ? tops : empty(2, "none")));
@@ -305,7 +311,6 @@ function renderRules(data) {
   $("rules-meta").textContent = `${rules.length} rules (${mon} in monitor mode) · running version ${data.version ?? "?"}`;
 }
 
-let lastRules = null;
 async function loadRules() {
   try { lastRules = await api("GET", "/api/rules"); renderRules(lastRules); } catch (e) { $("rules-meta").textContent = "rules: " + e.message; }
 }
@@ -313,6 +318,7 @@ $("rules-filter").addEventListener("input", () => lastRules && renderRules(lastR
 
 // Pending commit-confirmed: deadline kept locally so the countdown moves every second.
 let pendingDeadline = null; // performance.now() ms
+let pendingEnded = false;    // this page confirmed or rolled back: the end is no timeout
 
 function renderDatastores(d) {
   $("ds-body").replaceChildren(...(d.datastores || []).map((s) => el("tr", { "data-ds": s.name },
@@ -321,6 +327,12 @@ function renderDatastores(d) {
     el("td", {}, el("span", { class: "badge " + (s.valid ? "ok" : "bad"), text: s.valid ? "valid" : "invalid" })),
     el("td", { class: "num", text: s.rules ?? "–" }), el("td", { text: fmtTime(s.modified_unix) }))));
   const p = d.pending_confirm;
+  // A pending commit that ended without Confirm or Rollback from this page timed out.
+  if (!p && pendingDeadline !== null && !pendingEnded) {
+    notify("The commit was not confirmed in time: running went back to the previous rules.");
+    loadRules();
+  }
+  if (!p) pendingEnded = false;
   pendingDeadline = p ? performance.now() + p.remaining_s * 1000 : null;
   tickPending();
   $("rollback-btn").disabled = d.previous_running === false;
@@ -342,7 +354,7 @@ async function loadDatastores() {
 async function confirmCommit() {
   try {
     const r = await api("POST", "/api/confirm");
-    pendingDeadline = null; tickPending();
+    pendingDeadline = null; pendingEnded = true; tickPending();
     notify(`Commit confirmed: running stays at version ${r.version ?? "?"}.`, null, "info");
   } catch (e) { showError(e, "confirm"); }
   loadDatastores();
@@ -352,7 +364,7 @@ async function rollback() {
   if (!window.confirm("Put running back to the rules before its last change?")) return;
   try {
     const r = await api("POST", "/api/rollback");
-    pendingDeadline = null; tickPending();
+    pendingDeadline = null; pendingEnded = true; tickPending();
     notify(`Rolled back: running is version ${r.version ?? "?"} with ${r.rules ?? "?"} rules.`, null, "info");
   } catch (e) { showError(e, "rollback"); }
   loadDatastores(); loadRules();
