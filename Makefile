@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PCAP ?= tests/pcaps/sipp-call.pcap
 
-.PHONY: all deps build release dist ansible-test test unit lint run replay bench perf perf-engine check-config rules-check clean
+.PHONY: all deps build release dist ansible-test web-test test unit lint run replay bench perf perf-engine check-config rules-check clean
 
 all: build
 
@@ -31,6 +31,13 @@ ansible-test: dist
 	bash tests/ansible/chroot.sh $(ARTIFACT)
 	SECSIP_REQUIRE_NETNS=$${SECSIP_REQUIRE_NETNS:-$$( [ "$$(id -u)" = 0 ] && echo 1 || echo 0)} bash tests/ansible/reload.sh $(ARTIFACT)
 
+## web-test: the web manager in headless Chromium (Debian's, driven by playwright-core) against
+## the appliance in the testbed's namespaces: a rule added in the page's candidate editor (typo
+## flagged at its line, fixed, committed) blocks a sipvicious scan and its hit counter goes up;
+## screenshots in target/web-test/shots (root; skipped otherwise unless SECSIP_REQUIRE_NETNS=1)
+web-test: build
+	SECSIP_REQUIRE_NETNS=$${SECSIP_REQUIRE_NETNS:-$$( [ "$$(id -u)" = 0 ] && echo 1 || echo 0)} bash tests/web/run.sh target/debug/secsip
+
 ## test: install what is missing, then the whole suite (unit, property, end-to-end, namespaces)
 test: deps
 	$(CARGO) build --all-targets
@@ -38,6 +45,7 @@ test: deps
 	$(CARGO) run --quiet -- --check -c config/secsip.toml
 	$(CARGO) clippy --all-targets --quiet -- -D warnings
 	$(MAKE) --no-print-directory ansible-test
+	$(MAKE) --no-print-directory web-test
 
 ## run: the appliance between two network namespaces with the shipped config and rules:
 ## SIPp calls and a sipvicious scan through it, then what passed and what was stopped

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 pkgs=(libelf-dev zlib1g-dev libbpf-dev clang pkg-config sip-tester iproute2 iputils-ping ethtool tcpdump
-      ansible ansible-lint yamllint debootstrap systemd)
+      ansible ansible-lint yamllint debootstrap systemd curl chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -20,6 +20,28 @@ if ((${#missing[@]})); then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# The web manager's browser test (tests/web): Debian's chromium (above), Node.js with npm, and
+# playwright-core at the version pinned in tests/web/package-lock.json (npm ci; no browser
+# download: the test drives /usr/bin/chromium).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "install-deps: node/npm not found (run as root: apt-get install nodejs npm)" >&2
+    exit 1
+  fi
+  echo "install-deps: installing nodejs npm"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+web_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/web"
+pw_want="$(node -e 'console.log(require(process.argv[1]).packages["node_modules/playwright-core"].version)' "$web_dir/package-lock.json")"
+pw_have="$(node -e 'try { console.log(require(process.argv[1]).version) } catch (e) { console.log("") }' "$web_dir/node_modules/playwright-core/package.json")"
+if [[ "$pw_have" != "$pw_want" ]]; then
+  echo "install-deps: npm ci in tests/web (playwright-core $pw_want)"
+  (cd "$web_dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+fi
+echo "install-deps: web test: $(/usr/bin/chromium --version 2>/dev/null || echo 'chromium ?'), node $(node --version), playwright-core $pw_want"
 
 # sipvicious (PyPI) for tests/attacks/capture-scan.sh: the scanner real attackers use.
 # 0.3.x installs console scripts sipvicious_svmap, sipvicious_svwar, sipvicious_svcrack (old
