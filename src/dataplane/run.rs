@@ -81,6 +81,8 @@ fn log(msg: impl AsRef<str>) {
 /// Everything the report needs to read.
 struct Parts {
     started: Instant,
+    /// Unix time of `started`, fixed once so windows that begin at start have a stable origin.
+    started_unix: f64,
     mode: &'static str,
     workers: Vec<Arc<WorkerShared>>,
     worker_fds: Vec<[RawFd; 2]>,
@@ -186,6 +188,7 @@ impl Parts {
             "version": env!("CARGO_PKG_VERSION"),
             "pid": std::process::id(),
             "uptime_s": self.started.elapsed().as_secs_f64(),
+            "started_unix": self.started_unix,
             "mode": self.mode,
             "nics": nics,
             "queues": queues,
@@ -375,6 +378,7 @@ pub fn run(config_path: PathBuf, ov: Overrides) -> Result<()> {
     let bans_in_xdp = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let parts = Arc::new(Parts {
         started: Instant::now(),
+        started_unix: control::unix_now(),
         mode: if n_eng == 0 { "run-to-completion" } else { "sharded" },
         workers: workers.clone(),
         worker_fds,

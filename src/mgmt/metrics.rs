@@ -50,7 +50,7 @@ fn process(e: &mut Exposition, r: &Value) {
     }
     if let Some(up) = r["uptime_s"].as_f64() {
         e.gauge("secsip_uptime_seconds", "Seconds since the data path started.", &[], up);
-        e.gauge("secsip_start_time_seconds", "Unix time the data path started.", &[], unix_now() - up);
+        e.gauge("secsip_start_time_seconds", "Unix time the data path started.", &[], r["started_unix"].as_f64().unwrap_or_else(|| unix_now() - up));
     }
 }
 

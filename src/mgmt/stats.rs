@@ -45,7 +45,9 @@ impl StatsView {
 
     /// `report` with the windowed counters as deltas since the window began and `since_unix`.
     pub fn view(&self, mut report: Value) -> Value {
-        let since = self.since_unix.unwrap_or_else(|| unix_now() - report["uptime_s"].as_f64().unwrap_or(0.0));
+        // The daemon's fixed start time when it reports one: now - uptime jitters between polls,
+        // and clients compare since_unix to tell a new window from the same one.
+        let since = self.since_unix.or_else(|| report["started_unix"].as_f64()).unwrap_or_else(|| (unix_now() - report["uptime_s"].as_f64().unwrap_or(0.0)).floor());
         if let Some(obj) = report.as_object_mut() {
             for sec in WINDOWED {
                 let now = obj.get(sec).map(counters).unwrap_or_default();
@@ -111,6 +113,18 @@ mod tests {
     fn report(uptime: f64, verdicts: Value, hits: Value, drops: Value) -> Value {
         json!({"version": "0.1.0", "uptime_s": uptime, "verdicts": verdicts, "rule_hits": hits,
                "top_drop_sources": drops, "bans": {"active": 2, "in_xdp": 2}})
+    }
+
+    #[test]
+    fn the_window_origin_is_the_same_on_every_poll() {
+        // Clients tell a new window from the same one by since_unix: it must not jitter.
+        let v = StatsView::new();
+        let mut r = report(10.0, json!({}), json!({}), json!([]));
+        r["started_unix"] = json!(1_700_000_000.25);
+        let a = v.view(r.clone())["since_unix"].clone();
+        r["uptime_s"] = json!(12.5);
+        assert_eq!(v.view(r)["since_unix"], a);
+        assert_eq!(a, json!(1_700_000_000.25));
     }
 
     #[test]
