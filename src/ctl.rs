@@ -291,18 +291,25 @@ pub fn parse_duration(s: &str) -> Result<u64, String> {
             digits.push(c);
             continue;
         }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            'w' => 604_800,
-            _ => return Err(format!("{s:?}: unknown unit {c:?} (expected s, m, h, d or w, e.g. 30s, 10m, 1h, 2d)")),
-        };
+        let unit =
+            match c {
+                's' => 1,
+                'm' => 60,
+                'h' => 3600,
+                'd' => 86_400,
+                'w' => 604_800,
+                _ => return Err(format!(
+                    "{s:?}: unknown unit {c:?} (expected s, m, h, d or w, e.g. 30s, 10m, 1h, 2d)"
+                )),
+            };
         if digits.is_empty() {
-            return Err(format!("{s:?}: a number must come before {c:?} (e.g. 30s, 10m, 1h, 2d)"));
+            return Err(format!(
+                "{s:?}: a number must come before {c:?} (e.g. 30s, 10m, 1h, 2d)"
+            ));
         }
-        let n: u64 = digits.parse().map_err(|_| format!("{s:?}: number too large"))?;
+        let n: u64 = digits
+            .parse()
+            .map_err(|_| format!("{s:?}: number too large"))?;
         total = n
             .checked_mul(unit)
             .and_then(|v| total.checked_add(v))
@@ -310,7 +317,9 @@ pub fn parse_duration(s: &str) -> Result<u64, String> {
         digits.clear();
     }
     if !digits.is_empty() {
-        return Err(format!("{s:?}: a unit must follow {digits} (s, m, h, d or w)"));
+        return Err(format!(
+            "{s:?}: a unit must follow {digits} (s, m, h, d or w)"
+        ));
     }
     Ok(total)
 }
@@ -327,7 +336,9 @@ pub fn parse_ttl(s: &str) -> Result<u64, String> {
 pub fn parse_confirm(s: &str) -> Result<u64, String> {
     match parse_duration(s)? {
         n @ 1..=3600 => Ok(n),
-        n => Err(format!("{s:?} = {n} s: --confirm must be between 1 s and 3600 s (1h)")),
+        n => Err(format!(
+            "{s:?} = {n} s: --confirm must be between 1 s and 3600 s (1h)"
+        )),
     }
 }
 
@@ -390,11 +401,19 @@ impl Endpoint {
             bail!("{url}: credentials in the URL are not supported (use --token-file)");
         }
         let (host, port) = if let Some(r) = authority.strip_prefix('[') {
-            let end = r.find(']').ok_or_else(|| anyhow!("{url}: missing ']' after the IPv6 address"))?;
+            let end = r
+                .find(']')
+                .ok_or_else(|| anyhow!("{url}: missing ']' after the IPv6 address"))?;
             let host = &r[..end];
             match &r[end + 1..] {
                 "" => (host, None),
-                p => (host, Some(p.strip_prefix(':').ok_or_else(|| anyhow!("{url}: expected ':PORT' after ']'"))?)),
+                p => (
+                    host,
+                    Some(
+                        p.strip_prefix(':')
+                            .ok_or_else(|| anyhow!("{url}: expected ':PORT' after ']'"))?,
+                    ),
+                ),
             }
         } else if authority.matches(':').count() > 1 {
             bail!("{url}: put an IPv6 address in brackets, e.g. http://[::1]:10000");
@@ -406,10 +425,16 @@ impl Endpoint {
         };
         let port = match port {
             None => 80,
-            Some(p) => p.parse::<u16>().map_err(|_| anyhow!("{url}: bad port {p:?}"))?,
+            Some(p) => p
+                .parse::<u16>()
+                .map_err(|_| anyhow!("{url}: bad port {p:?}"))?,
         };
         let prefix = path.trim_end_matches('/').to_string();
-        Ok(Endpoint { host: host.to_string(), port, prefix })
+        Ok(Endpoint {
+            host: host.to_string(),
+            port,
+            prefix,
+        })
     }
 
     /// `host:port`, with brackets around an IPv6 address (for messages and the Host header).
@@ -454,31 +479,52 @@ pub fn config_hints(text: &str) -> Result<ConfigHints, String> {
     let v: toml::Value = toml::from_str(text).map_err(|e| e.message().to_string())?;
     let m = v.get("management");
     Ok(ConfigHints {
-        bind: m.and_then(|m| m.get("bind")).and_then(|b| b.as_str()).map(str::to_string),
-        token_file: m.and_then(|m| m.get("token_file")).and_then(|b| b.as_str()).map(PathBuf::from),
+        bind: m
+            .and_then(|m| m.get("bind"))
+            .and_then(|b| b.as_str())
+            .map(str::to_string),
+        token_file: m
+            .and_then(|m| m.get("token_file"))
+            .and_then(|b| b.as_str())
+            .map(PathBuf::from),
     })
 }
 
 /// Reads a token file: its first line, trimmed.
 pub fn read_token_file(path: &Path) -> Result<String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| anyhow!("cannot read the token file {}: {}", path.display(), io_text(&e)))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        anyhow!(
+            "cannot read the token file {}: {}",
+            path.display(),
+            io_text(&e)
+        )
+    })?;
     let token = text.lines().next().unwrap_or("").trim().to_string();
     if token.is_empty() {
-        bail!("{}: the token file is empty (the token is its first line)", path.display());
+        bail!(
+            "{}: the token file is empty (the token is its first line)",
+            path.display()
+        );
     }
     Ok(token)
 }
 
 /// The URL and token to use: flags first, then the configuration, then the defaults and env.
-pub fn resolve(args: &CtlArgs, config: Option<&Path>, env_token: Option<String>) -> Result<(String, Option<String>)> {
+pub fn resolve(
+    args: &CtlArgs,
+    config: Option<&Path>,
+    env_token: Option<String>,
+) -> Result<(String, Option<String>)> {
     let mut hints = ConfigHints::default();
     if let Some(p) = config {
         // A missing file is fine (the defaults apply); a file that is not TOML is worth a word.
         if let Ok(text) = std::fs::read_to_string(p) {
             match config_hints(&text) {
                 Ok(h) => hints = h,
-                Err(e) => eprintln!("secsip ctl: warning: {}: not read as TOML ({e}); using the defaults", p.display()),
+                Err(e) => eprintln!(
+                    "secsip ctl: warning: {}: not read as TOML ({e}); using the defaults",
+                    p.display()
+                ),
             }
         }
     }
@@ -490,9 +536,14 @@ pub fn resolve(args: &CtlArgs, config: Option<&Path>, env_token: Option<String>)
     let token = match (&args.token_file, &hints.token_file) {
         (Some(f), _) => Some(read_token_file(f)?),
         (None, Some(f)) => Some(read_token_file(f).with_context(|| {
-            format!("[management] token_file of {}", config.map(|p| p.display().to_string()).unwrap_or_default())
+            format!(
+                "[management] token_file of {}",
+                config.map(|p| p.display().to_string()).unwrap_or_default()
+            )
         })?),
-        (None, None) => env_token.map(|t| t.trim().to_string()).filter(|t| !t.is_empty()),
+        (None, None) => env_token
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty()),
     };
     Ok((url, token))
 }
@@ -515,7 +566,12 @@ pub struct Request {
 
 impl Request {
     fn new(method: &'static str, path: String, body: Option<Value>) -> Request {
-        Request { method, path, body, local: BTreeMap::new() }
+        Request {
+            method,
+            path,
+            body,
+            local: BTreeMap::new(),
+        }
     }
 }
 
@@ -562,13 +618,19 @@ pub fn datastore_path_of(file: &Path) -> Result<String> {
         .file_name()
         .and_then(|n| n.to_str())
         .ok_or_else(|| anyhow!("{}: not a file name in UTF-8", file.display()))?;
-    let in_lists = file.parent().and_then(|p| p.file_name()).is_some_and(|p| p == "lists");
+    let in_lists = file
+        .parent()
+        .and_then(|p| p.file_name())
+        .is_some_and(|p| p == "lists");
     if in_lists && !name.ends_with(".toml") {
         Ok(format!("lists/{name}"))
     } else if name.ends_with(".toml") {
         Ok(name.to_string())
     } else {
-        bail!("{}: a datastore holds NAME.toml rule files and lists/NAME list files; this is neither", file.display())
+        bail!(
+            "{}: a datastore holds NAME.toml rule files and lists/NAME list files; this is neither",
+            file.display()
+        )
     }
 }
 
@@ -577,12 +639,15 @@ pub fn datastore_path_of(file: &Path) -> Result<String> {
 pub fn read_dir_files(dir: &Path) -> Result<BTreeMap<String, (PathBuf, String)>> {
     let mut files = BTreeMap::new();
     let mut add = |path: PathBuf, key: String| -> Result<()> {
-        let text = std::fs::read(&path).map_err(|e| anyhow!("{}: {}", path.display(), io_text(&e)))?;
-        let text = String::from_utf8(text).map_err(|_| anyhow!("{}: not UTF-8 text", path.display()))?;
+        let text =
+            std::fs::read(&path).map_err(|e| anyhow!("{}: {}", path.display(), io_text(&e)))?;
+        let text =
+            String::from_utf8(text).map_err(|_| anyhow!("{}: not UTF-8 text", path.display()))?;
         files.insert(key, (path, text));
         Ok(())
     };
-    let entries = std::fs::read_dir(dir).map_err(|e| anyhow!("{}: {}", dir.display(), io_text(&e)))?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| anyhow!("{}: {}", dir.display(), io_text(&e)))?;
     for e in entries {
         let e = e?;
         let p = e.path();
@@ -593,7 +658,9 @@ pub fn read_dir_files(dir: &Path) -> Result<BTreeMap<String, (PathBuf, String)>>
         if p.is_file() && name.ends_with(".toml") {
             add(p, name)?;
         } else if p.is_dir() && name == "lists" {
-            for l in std::fs::read_dir(&p).map_err(|e| anyhow!("{}: {}", p.display(), io_text(&e)))? {
+            for l in
+                std::fs::read_dir(&p).map_err(|e| anyhow!("{}: {}", p.display(), io_text(&e)))?
+            {
                 let l = l?;
                 let lname = l.file_name().to_string_lossy().into_owned();
                 if !lname.starts_with('.') && l.path().is_file() {
@@ -615,18 +682,28 @@ fn read_local(path: &Path) -> Result<BTreeMap<String, (PathBuf, String)>> {
         Ok(files)
     } else {
         let key = datastore_path_of(path)?;
-        let text = std::fs::read(path).map_err(|e| anyhow!("{}: {}", path.display(), io_text(&e)))?;
-        let text = String::from_utf8(text).map_err(|_| anyhow!("{}: not UTF-8 text", path.display()))?;
+        let text =
+            std::fs::read(path).map_err(|e| anyhow!("{}: {}", path.display(), io_text(&e)))?;
+        let text =
+            String::from_utf8(text).map_err(|_| anyhow!("{}: not UTF-8 text", path.display()))?;
         Ok(BTreeMap::from([(key, (path.to_path_buf(), text))]))
     }
 }
 
 fn files_json(files: &BTreeMap<String, (PathBuf, String)>) -> Value {
-    Value::Object(files.iter().map(|(k, (_, t))| (k.clone(), json!(t))).collect())
+    Value::Object(
+        files
+            .iter()
+            .map(|(k, (_, t))| (k.clone(), json!(t)))
+            .collect(),
+    )
 }
 
 fn locals(files: &BTreeMap<String, (PathBuf, String)>) -> BTreeMap<String, PathBuf> {
-    files.iter().map(|(k, (p, _))| (k.clone(), p.clone())).collect()
+    files
+        .iter()
+        .map(|(k, (p, _))| (k.clone(), p.clone()))
+        .collect()
 }
 
 /// The API call for a command (reading local files for `set` and `validate --with`).
@@ -635,16 +712,26 @@ pub fn request_for(cmd: &CtlCommand) -> Result<Request> {
     Ok(match cmd {
         CtlCommand::Datastore(d) => match d {
             D::List => Request::new("GET", "/api/datastores".into(), None),
-            D::Get { ds, file: None, .. } => Request::new("GET", format!("/api/datastores/{}", seg(ds)), None),
-            D::Get { ds, file: Some(f), .. } => {
-                Request::new("GET", format!("/api/datastores/{}/files/{}", seg(ds), file_path(f)), None)
+            D::Get { ds, file: None, .. } => {
+                Request::new("GET", format!("/api/datastores/{}", seg(ds)), None)
             }
+            D::Get {
+                ds, file: Some(f), ..
+            } => Request::new(
+                "GET",
+                format!("/api/datastores/{}/files/{}", seg(ds), file_path(f)),
+                None,
+            ),
             D::Set { ds, path, version } => {
                 if path.is_dir() {
                     let files = read_local(path)?;
                     let mut body = Map::new();
                     body.insert("files".into(), files_json(&files));
-                    let mut r = Request::new("PUT", format!("/api/datastores/{}", seg(ds)), Some(with_version(body, version)));
+                    let mut r = Request::new(
+                        "PUT",
+                        format!("/api/datastores/{}", seg(ds)),
+                        Some(with_version(body, version)),
+                    );
                     r.local = locals(&files);
                     r
                 } else {
@@ -666,14 +753,23 @@ pub fn request_for(cmd: &CtlCommand) -> Result<Request> {
                 format!("/api/datastores/{}/files/{}", seg(ds), file_path(file)),
                 version.as_ref().map(|_| with_version(Map::new(), version)),
             ),
-            D::Copy { from, to, confirm, version } => {
+            D::Copy {
+                from,
+                to,
+                confirm,
+                version,
+            } => {
                 let mut body = Map::new();
                 body.insert("from".into(), json!(from));
                 body.insert("to".into(), json!(to));
                 if let Some(c) = confirm {
                     body.insert("confirm_s".into(), json!(c));
                 }
-                Request::new("POST", "/api/datastores/copy".into(), Some(with_version(body, version)))
+                Request::new(
+                    "POST",
+                    "/api/datastores/copy".into(),
+                    Some(with_version(body, version)),
+                )
             }
             D::Validate { ds, with } => {
                 let path = format!("/api/datastores/{}/validate", seg(ds));
@@ -681,23 +777,36 @@ pub fn request_for(cmd: &CtlCommand) -> Result<Request> {
                     None => Request::new("POST", path, None),
                     Some(w) => {
                         let files = read_local(w)?;
-                        let mut r = Request::new("POST", path, Some(json!({ "files": files_json(&files) })));
+                        let mut r = Request::new(
+                            "POST",
+                            path,
+                            Some(json!({ "files": files_json(&files) })),
+                        );
                         r.local = locals(&files);
                         r
                     }
                 }
             }
-            D::Diff { a, b } => {
-                Request::new("GET", format!("/api/datastores/diff?from={}&to={}", query(a), query(b)), None)
-            }
+            D::Diff { a, b } => Request::new(
+                "GET",
+                format!("/api/datastores/diff?from={}&to={}", query(a), query(b)),
+                None,
+            ),
             D::Confirm => Request::new("POST", "/api/confirm".into(), None),
             D::Rollback => Request::new("POST", "/api/rollback".into(), None),
         },
         CtlCommand::Reload => Request::new("POST", "/api/reload".into(), None),
         CtlCommand::Lists { command } => match command {
             None => Request::new("GET", "/api/lists".into(), None),
-            Some(ListsCommand::Show { id }) => Request::new("GET", format!("/api/lists/{}", seg(id)), None),
-            Some(ListsCommand::Add { id, value, ttl, reason }) => {
+            Some(ListsCommand::Show { id }) => {
+                Request::new("GET", format!("/api/lists/{}", seg(id)), None)
+            }
+            Some(ListsCommand::Add {
+                id,
+                value,
+                ttl,
+                reason,
+            }) => {
                 let mut body = Map::new();
                 body.insert("value".into(), json!(value));
                 if let Some(t) = ttl {
@@ -706,11 +815,17 @@ pub fn request_for(cmd: &CtlCommand) -> Result<Request> {
                 if let Some(r) = reason {
                     body.insert("reason".into(), json!(r));
                 }
-                Request::new("POST", format!("/api/lists/{}/entries", seg(id)), Some(Value::Object(body)))
+                Request::new(
+                    "POST",
+                    format!("/api/lists/{}/entries", seg(id)),
+                    Some(Value::Object(body)),
+                )
             }
-            Some(ListsCommand::Remove { id, value }) => {
-                Request::new("DELETE", format!("/api/lists/{}/entries?value={}", seg(id), query(value)), None)
-            }
+            Some(ListsCommand::Remove { id, value }) => Request::new(
+                "DELETE",
+                format!("/api/lists/{}/entries?value={}", seg(id), query(value)),
+                None,
+            ),
         },
         CtlCommand::Bans { command } => match command {
             None | Some(BansCommand::List) => Request::new("GET", "/api/bans".into(), None),
@@ -723,7 +838,11 @@ pub fn request_for(cmd: &CtlCommand) -> Result<Request> {
                 }
                 Request::new("POST", "/api/bans".into(), Some(Value::Object(body)))
             }
-            Some(BansCommand::Remove { ip }) => Request::new("DELETE", format!("/api/bans/{}", seg(&ip.to_string())), None),
+            Some(BansCommand::Remove { ip }) => Request::new(
+                "DELETE",
+                format!("/api/bans/{}", seg(&ip.to_string())),
+                None,
+            ),
         },
         CtlCommand::Stats { reset: false } => Request::new("GET", "/api/stats".into(), None),
         CtlCommand::Stats { reset: true } => Request::new("POST", "/api/stats/reset".into(), None),
@@ -777,7 +896,10 @@ pub struct Response {
 impl Response {
     /// The first header of that (lowercase) name.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -787,8 +909,14 @@ pub fn parse_response(raw: &[u8]) -> Result<Response> {
     let end = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| anyhow!("the answer ended before its headers did ({} bytes): not an HTTP server?", raw.len()))?;
-    let head = std::str::from_utf8(&raw[..end]).map_err(|_| anyhow!("the answer's headers are not text"))?;
+        .ok_or_else(|| {
+            anyhow!(
+                "the answer ended before its headers did ({} bytes): not an HTTP server?",
+                raw.len()
+            )
+        })?;
+    let head = std::str::from_utf8(&raw[..end])
+        .map_err(|_| anyhow!("the answer's headers are not text"))?;
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap_or("");
     let mut parts = status_line.splitn(3, ' ');
@@ -796,20 +924,30 @@ pub fn parse_response(raw: &[u8]) -> Result<Response> {
     if !version.starts_with("HTTP/1.") {
         bail!("not an HTTP/1.x answer: {status_line:?}");
     }
-    let status: u16 = code.parse().map_err(|_| anyhow!("bad status line {status_line:?}"))?;
+    let status: u16 = code
+        .parse()
+        .map_err(|_| anyhow!("bad status line {status_line:?}"))?;
     let mut headers = Vec::new();
     for l in lines {
         if let Some((n, v)) = l.split_once(':') {
             headers.push((n.trim().to_ascii_lowercase(), v.trim().to_string()));
         }
     }
-    let mut resp = Response { status, headers, body: Vec::new() };
+    let mut resp = Response {
+        status,
+        headers,
+        body: Vec::new(),
+    };
     let rest = &raw[end + 4..];
-    let chunked = resp.header("transfer-encoding").is_some_and(|t| t.to_ascii_lowercase().contains("chunked"));
+    let chunked = resp
+        .header("transfer-encoding")
+        .is_some_and(|t| t.to_ascii_lowercase().contains("chunked"));
     resp.body = if chunked {
         dechunk(rest)?
     } else if let Some(cl) = resp.header("content-length") {
-        let n: usize = cl.parse().map_err(|_| anyhow!("bad Content-Length {cl:?}"))?;
+        let n: usize = cl
+            .parse()
+            .map_err(|_| anyhow!("bad Content-Length {cl:?}"))?;
         if rest.len() < n {
             bail!("the answer was cut short: {} of {n} body bytes", rest.len());
         }
@@ -823,10 +961,14 @@ pub fn parse_response(raw: &[u8]) -> Result<Response> {
 fn dechunk(mut b: &[u8]) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     loop {
-        let nl = b.windows(2).position(|w| w == b"\r\n").ok_or_else(|| anyhow!("the chunked answer was cut short"))?;
+        let nl = b
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or_else(|| anyhow!("the chunked answer was cut short"))?;
         let size_text = std::str::from_utf8(&b[..nl]).unwrap_or("");
         let size_text = size_text.split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(size_text, 16).map_err(|_| anyhow!("bad chunk size {size_text:?}"))?;
+        let size = usize::from_str_radix(size_text, 16)
+            .map_err(|_| anyhow!("bad chunk size {size_text:?}"))?;
         b = &b[nl + 2..];
         if size == 0 {
             return Ok(out);
@@ -860,7 +1002,12 @@ fn io_text(e: &std::io::Error) -> String {
 }
 
 /// Sends a request and reads the whole answer.
-pub fn send(ep: &Endpoint, token: Option<&str>, req: &Request, timeout: Duration) -> Result<Response> {
+pub fn send(
+    ep: &Endpoint,
+    token: Option<&str>,
+    req: &Request,
+    timeout: Duration,
+) -> Result<Response> {
     let target = ep.authority();
     let addrs: Vec<SocketAddr> = (ep.host.as_str(), ep.port)
         .to_socket_addrs()
@@ -881,7 +1028,9 @@ pub fn send(ep: &Endpoint, token: Option<&str>, req: &Request, timeout: Duration
         (Some(s), _) => s,
         (None, Some(e)) => {
             let hint = match e.kind() {
-                std::io::ErrorKind::ConnectionRefused => " (is secsip running with [management] enabled?)",
+                std::io::ErrorKind::ConnectionRefused => {
+                    " (is secsip running with [management] enabled?)"
+                }
                 std::io::ErrorKind::TimedOut => " (a firewall in the way, or the wrong address?)",
                 _ => "",
             };
@@ -891,7 +1040,8 @@ pub fn send(ep: &Endpoint, token: Option<&str>, req: &Request, timeout: Duration
     };
     s.set_read_timeout(Some(timeout))?;
     s.set_write_timeout(Some(timeout))?;
-    s.write_all(&encode_request(req, ep, token)).map_err(|e| anyhow!("sending to {target}: {}", io_text(&e)))?;
+    s.write_all(&encode_request(req, ep, token))
+        .map_err(|e| anyhow!("sending to {target}: {}", io_text(&e)))?;
     let mut raw = Vec::new();
     let mut buf = [0u8; 16384];
     loop {
@@ -900,12 +1050,25 @@ pub fn send(ep: &Endpoint, token: Option<&str>, req: &Request, timeout: Duration
             Ok(n) => {
                 raw.extend_from_slice(&buf[..n]);
                 if raw.len() > MAX_ANSWER_BYTES {
-                    bail!("the answer from {target} is over {} MiB; refused", MAX_ANSWER_BYTES >> 20);
+                    bail!(
+                        "the answer from {target} is over {} MiB; refused",
+                        MAX_ANSWER_BYTES >> 20
+                    );
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
-                bail!("no answer from {target} within {} s ({} {})", timeout.as_secs(), req.method, req.path)
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                bail!(
+                    "no answer from {target} within {} s ({} {})",
+                    timeout.as_secs(),
+                    req.method,
+                    req.path
+                )
             }
             // A server that answers and resets (e.g. after refusing a large body) still answered.
             Err(e) if !raw.is_empty() && e.kind() == std::io::ErrorKind::ConnectionReset => break,
@@ -958,7 +1121,10 @@ pub fn rule_errors(v: &Value, local: &BTreeMap<String, PathBuf>) -> Vec<RuleErro
         .flatten()
         .map(|e| {
             let file = s(e, "file").unwrap_or_else(|| "?".into());
-            let file = local.get(&file).map(|p| p.display().to_string()).unwrap_or(file);
+            let file = local
+                .get(&file)
+                .map(|p| p.display().to_string())
+                .unwrap_or(file);
             RuleError {
                 file,
                 line: e.get("line").and_then(Value::as_u64).unwrap_or(0),
@@ -989,16 +1155,27 @@ impl ApiError {
     pub fn from_response(r: &Response, local: &BTreeMap<String, PathBuf>) -> ApiError {
         let v: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
         let e = &v["error"];
-        let code = e["code"].as_str().map(str::to_string).unwrap_or_else(|| format!("http_{}", r.status));
-        let message = e["message"].as_str().map(str::to_string).unwrap_or_else(|| {
-            let t = String::from_utf8_lossy(&r.body).trim().to_string();
-            if t.is_empty() {
-                "(no message)".into()
-            } else {
-                t.chars().take(400).collect()
-            }
-        });
-        ApiError { status: r.status, code, message, errors: rule_errors(&v, local) }
+        let code = e["code"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("http_{}", r.status));
+        let message = e["message"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| {
+                let t = String::from_utf8_lossy(&r.body).trim().to_string();
+                if t.is_empty() {
+                    "(no message)".into()
+                } else {
+                    t.chars().take(400).collect()
+                }
+            });
+        ApiError {
+            status: r.status,
+            code,
+            message,
+            errors: rule_errors(&v, local),
+        }
     }
 }
 
@@ -1014,7 +1191,11 @@ impl fmt::Display for ApiError {
             422 => "the rules do not compile",
             _ => "error",
         };
-        write!(f, "{what}: {} (HTTP {} {})", self.message, self.status, self.code)?;
+        write!(
+            f,
+            "{what}: {} (HTTP {} {})",
+            self.message, self.status, self.code
+        )?;
         match self.status {
             401 => f.write_str(
                 "\n  give the token with --token-file FILE, [management] token_file in the configuration (-c), or $SECSIP_TOKEN",
@@ -1080,7 +1261,10 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 fn now_unix() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 /// `5m ago`, from a unix time; `-` when absent.
@@ -1108,16 +1292,32 @@ fn text(v: &Value) -> String {
 }
 
 fn secs(v: &Value) -> String {
-    v.as_f64().map(|s| format_duration(s.max(0.0).round() as u64)).unwrap_or_else(|| "-".into())
+    v.as_f64()
+        .map(|s| format_duration(s.max(0.0).round() as u64))
+        .unwrap_or_else(|| "-".into())
 }
 
 /// Turns a successful answer into text (or the JSON itself with `json`).
-pub fn render(cmd: &CtlCommand, req: &Request, resp: &Response, json: bool, now: f64) -> Result<Outcome> {
+pub fn render(
+    cmd: &CtlCommand,
+    req: &Request,
+    resp: &Response,
+    json: bool,
+    now: f64,
+) -> Result<Outcome> {
     if let CtlCommand::Metrics = cmd {
-        return Ok(Outcome { out: String::from_utf8_lossy(&resp.body).into_owned(), ..Default::default() });
+        return Ok(Outcome {
+            out: String::from_utf8_lossy(&resp.body).into_owned(),
+            ..Default::default()
+        });
     }
     let v: Value = serde_json::from_slice(&resp.body).map_err(|e| {
-        anyhow!("the answer to {} {} is not JSON ({e}): {:?}", req.method, req.path, String::from_utf8_lossy(&resp.body))
+        anyhow!(
+            "the answer to {} {} is not JSON ({e}): {:?}",
+            req.method,
+            req.path,
+            String::from_utf8_lossy(&resp.body)
+        )
     })?;
     let mut o = Outcome::default();
     // A 200 validate answer may still say "invalid": that is a failure for the exit status.
@@ -1154,7 +1354,12 @@ pub fn render(cmd: &CtlCommand, req: &Request, resp: &Response, json: bool, now:
                     ]
                 })
                 .collect();
-            out.push_str(&table(&["NAME", "VERSION", "FILES", "BYTES", "VALID", "RULES", "MODIFIED"], &rows));
+            out.push_str(&table(
+                &[
+                    "NAME", "VERSION", "FILES", "BYTES", "VALID", "RULES", "MODIFIED",
+                ],
+                &rows,
+            ));
             let p = &v["pending_confirm"];
             if p.is_object() {
                 let _ = writeln!(
@@ -1165,7 +1370,10 @@ pub fn render(cmd: &CtlCommand, req: &Request, resp: &Response, json: bool, now:
                 );
             }
             if v["previous_running"] == Value::Bool(true) {
-                let _ = writeln!(out, "the previous running set is kept: `secsip ctl datastore rollback` restores it");
+                let _ = writeln!(
+                    out,
+                    "the previous running set is kept: `secsip ctl datastore rollback` restores it"
+                );
             }
         }
         CtlCommand::Datastore(D::Get { ds, file, out: dir }) => {
@@ -1174,13 +1382,23 @@ pub fn render(cmd: &CtlCommand, req: &Request, resp: &Response, json: bool, now:
                 (Some(_), None) => out.push_str(v["text"].as_str().unwrap_or("")),
                 (Some(f), Some(d)) => {
                     let n = write_files(d, &BTreeMap::from([(f.clone(), v["text"].clone())]))?;
-                    let _ = writeln!(out, "{ds}: wrote {n} file(s) of version {version} to {}", d.display());
+                    let _ = writeln!(
+                        out,
+                        "{ds}: wrote {n} file(s) of version {version} to {}",
+                        d.display()
+                    );
                 }
                 (None, Some(d)) => {
-                    let files: BTreeMap<String, Value> =
-                        v["files"].as_object().map(|m| m.clone().into_iter().collect()).unwrap_or_default();
+                    let files: BTreeMap<String, Value> = v["files"]
+                        .as_object()
+                        .map(|m| m.clone().into_iter().collect())
+                        .unwrap_or_default();
                     let n = write_files(d, &files)?;
-                    let _ = writeln!(out, "{ds}: wrote {n} file(s) of version {version} to {}", d.display());
+                    let _ = writeln!(
+                        out,
+                        "{ds}: wrote {n} file(s) of version {version} to {}",
+                        d.display()
+                    );
                 }
                 (None, None) => {
                     let files = v["files"].as_object().cloned().unwrap_or_default();
@@ -1189,12 +1407,19 @@ pub fn render(cmd: &CtlCommand, req: &Request, resp: &Response, json: bool, now:
                         .iter()
                         .map(|(p, t)| {
                             let t = t.as_str().unwrap_or("");
-                            vec![p.clone(), t.len().to_string(), t.lines().count().to_string()]
+                            vec![
+                                p.clone(),
+                                t.len().to_string(),
+                                t.lines().count().to_string(),
+                            ]
                         })
                         .collect();
                     rows.sort();
                     out.push_str(&table(&["PATH", "BYTES", "LINES"], &rows));
-                    let _ = writeln!(out, "(one file: secsip ctl datastore get {ds} PATH; all: --out DIR)");
+                    let _ = writeln!(
+                        out,
+                        "(one file: secsip ctl datastore get {ds} PATH; all: --out DIR)"
+                    );
                 }
             }
         }
@@ -1202,7 +1427,11 @@ pub fn render(cmd: &CtlCommand, req: &Request, resp: &Response, json: bool, now:
             let what = if path.is_dir() {
                 format!("{} file(s) from {}", req.local.len(), path.display())
             } else {
-                format!("{} from {}", req.local.keys().next().map(String::as_str).unwrap_or("?"), path.display())
+                format!(
+                    "{} from {}",
+                    req.local.keys().next().map(String::as_str).unwrap_or("?"),
+                    path.display()
+                )
             };
             let _ = writeln!(out, "{ds}: set {what}, version {}", text(&v["version"]));
             match v["valid"].as_bool() {
@@ -1225,15 +1454,25 @@ pub fn render(cmd: &CtlCommand, req: &Request, resp: &Response, json: bool, now:
         CtlCommand::Datastore(D::Delete { ds, file, .. }) => {
             let _ = writeln!(out, "{ds}: removed {file}, version {}", text(&v["version"]));
         }
-        CtlCommand::Datastore(D::Copy { from, to, confirm, .. }) => {
-            let _ = write!(out, "{to}: copied from {from}, version {}", text(&v["version"]));
+        CtlCommand::Datastore(D::Copy {
+            from, to, confirm, ..
+        }) => {
+            let _ = write!(
+                out,
+                "{to}: copied from {from}, version {}",
+                text(&v["version"])
+            );
             if !v["rules"].is_null() {
                 let _ = write!(out, ", {} rule(s)", text(&v["rules"]));
             }
             out.push('\n');
             let p = &v["pending_confirm"];
             if p.is_object() || confirm.is_some() {
-                let left = if p.is_object() { secs(&p["remaining_s"]) } else { format_duration(confirm.unwrap_or(0)) };
+                let left = if p.is_object() {
+                    secs(&p["remaining_s"])
+                } else {
+                    format_duration(confirm.unwrap_or(0))
+                };
                 let _ = writeln!(
                     out,
                     "confirm within {left} with `secsip ctl datastore confirm`, or running goes back to the previous set"
@@ -1270,10 +1509,18 @@ pub fn render(cmd: &CtlCommand, req: &Request, resp: &Response, json: bool, now:
             }
         }
         CtlCommand::Datastore(D::Confirm) => {
-            let _ = writeln!(out, "confirmed: running stays at version {}", text(&v["version"]));
+            let _ = writeln!(
+                out,
+                "confirmed: running stays at version {}",
+                text(&v["version"])
+            );
         }
         CtlCommand::Datastore(D::Rollback) => {
-            let _ = write!(out, "running rolled back to version {}", text(&v["version"]));
+            let _ = write!(
+                out,
+                "running rolled back to version {}",
+                text(&v["version"])
+            );
             if !v["rules"].is_null() {
                 let _ = write!(out, ", {} rule(s)", text(&v["rules"]));
             }
@@ -1294,7 +1541,14 @@ pub fn render(cmd: &CtlCommand, req: &Request, resp: &Response, json: bool, now:
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(|l| vec![text(&l["id"]), text(&l["kind"]), text(&l["rules_entries"]), text(&l["api_entries"])])
+                .map(|l| {
+                    vec![
+                        text(&l["id"]),
+                        text(&l["kind"]),
+                        text(&l["rules_entries"]),
+                        text(&l["api_entries"]),
+                    ]
+                })
                 .collect();
             if rows.is_empty() {
                 let _ = writeln!(out, "the running rules have no lists");
@@ -1302,43 +1556,79 @@ pub fn render(cmd: &CtlCommand, req: &Request, resp: &Response, json: bool, now:
                 out.push_str(&table(&["ID", "KIND", "FROM RULES", "FROM API"], &rows));
             }
         }
-        CtlCommand::Lists { command: Some(ListsCommand::Show { id }) } => {
+        CtlCommand::Lists {
+            command: Some(ListsCommand::Show { id }),
+        } => {
             let entries = v["entries"].as_array().cloned().unwrap_or_default();
-            let _ = writeln!(out, "{id} ({}): {} entr{}", text(&v["kind"]), entries.len(), if entries.len() == 1 { "y" } else { "ies" });
+            let _ = writeln!(
+                out,
+                "{id} ({}): {} entr{}",
+                text(&v["kind"]),
+                entries.len(),
+                if entries.len() == 1 { "y" } else { "ies" }
+            );
             let rows: Vec<Vec<String>> = entries
                 .iter()
                 .map(|e| {
                     vec![
                         text(&e["value"]),
                         text(&e["source"]),
-                        if e["source"] == "api" { ago(&e["added_unix"], now) } else { "-".into() },
+                        if e["source"] == "api" {
+                            ago(&e["added_unix"], now)
+                        } else {
+                            "-".into()
+                        },
                         until(&e["expires_unix"], now),
                         text(&e["reason"]),
                     ]
                 })
                 .collect();
             if !rows.is_empty() {
-                out.push_str(&table(&["VALUE", "SOURCE", "ADDED", "EXPIRES", "REASON"], &rows));
+                out.push_str(&table(
+                    &["VALUE", "SOURCE", "ADDED", "EXPIRES", "REASON"],
+                    &rows,
+                ));
             }
         }
-        CtlCommand::Lists { command: Some(ListsCommand::Add { id, value, .. }) } => {
-            let e = if v.get("entry").is_some() { &v["entry"] } else { &v };
+        CtlCommand::Lists {
+            command: Some(ListsCommand::Add { id, value, .. }),
+        } => {
+            let e = if v.get("entry").is_some() {
+                &v["entry"]
+            } else {
+                &v
+            };
             let value = e["value"].as_str().unwrap_or(value);
-            let _ = write!(out, "added {value} to {id}, expires {}", until(&e["expires_unix"], now));
+            let _ = write!(
+                out,
+                "added {value} to {id}, expires {}",
+                until(&e["expires_unix"], now)
+            );
             if let Some(r) = e["reason"].as_str() {
                 let _ = write!(out, ", reason: {r}");
             }
             out.push('\n');
         }
-        CtlCommand::Lists { command: Some(ListsCommand::Remove { id, value }) } => {
+        CtlCommand::Lists {
+            command: Some(ListsCommand::Remove { id, value }),
+        } => {
             let _ = writeln!(out, "removed {value} from {id}");
         }
-        CtlCommand::Bans { command: None | Some(BansCommand::List) } => {
+        CtlCommand::Bans {
+            command: None | Some(BansCommand::List),
+        } => {
             let rows: Vec<Vec<String>> = v["bans"]
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(|b| vec![text(&b["ip"]), secs(&b["remaining_s"]), text(&b["rule"]), text(&b["reason"])])
+                .map(|b| {
+                    vec![
+                        text(&b["ip"]),
+                        secs(&b["remaining_s"]),
+                        text(&b["rule"]),
+                        text(&b["reason"]),
+                    ]
+                })
                 .collect();
             if rows.is_empty() {
                 let _ = writeln!(out, "no bans");
@@ -1346,15 +1636,23 @@ pub fn render(cmd: &CtlCommand, req: &Request, resp: &Response, json: bool, now:
                 out.push_str(&table(&["IP", "REMAINING", "RULE", "REASON"], &rows));
             }
         }
-        CtlCommand::Bans { command: Some(BansCommand::Add { ip, ttl, .. }) } => {
-            let left = if v["remaining_s"].is_number() { secs(&v["remaining_s"]) } else { format_duration(*ttl) };
+        CtlCommand::Bans {
+            command: Some(BansCommand::Add { ip, ttl, .. }),
+        } => {
+            let left = if v["remaining_s"].is_number() {
+                secs(&v["remaining_s"])
+            } else {
+                format_duration(*ttl)
+            };
             let _ = write!(out, "banned {ip} for {left}");
             if let Some(r) = v["reason"].as_str() {
                 let _ = write!(out, ", reason: {r}");
             }
             out.push('\n');
         }
-        CtlCommand::Bans { command: Some(BansCommand::Remove { ip }) } => {
+        CtlCommand::Bans {
+            command: Some(BansCommand::Remove { ip }),
+        } => {
             let _ = writeln!(out, "unbanned {ip}");
         }
         CtlCommand::Stats { reset: true } => {
@@ -1366,7 +1664,11 @@ pub fn render(cmd: &CtlCommand, req: &Request, resp: &Response, json: bool, now:
         CtlCommand::Stats { reset: false } => {
             out.push_str(&crate::dataplane::stats::render(&v));
             if v["since_unix"].is_number() {
-                let _ = writeln!(out, "\n(verdicts, rule hits and top sources since {})", ago(&v["since_unix"], now));
+                let _ = writeln!(
+                    out,
+                    "\n(verdicts, rule hits and top sources since {})",
+                    ago(&v["since_unix"], now)
+                );
             }
         }
         CtlCommand::Rules => {
@@ -1387,8 +1689,24 @@ pub fn render(cmd: &CtlCommand, req: &Request, resp: &Response, json: bool, now:
                     ]
                 })
                 .collect();
-            let _ = writeln!(out, "running version {}, {} rule(s)", text(&v["version"]), rows.len());
-            out.push_str(&table(&["#", "ID", "ACTION", "MODE", "HITS", "FILE:LINE", "DESCRIPTION"], &rows));
+            let _ = writeln!(
+                out,
+                "running version {}, {} rule(s)",
+                text(&v["version"]),
+                rows.len()
+            );
+            out.push_str(&table(
+                &[
+                    "#",
+                    "ID",
+                    "ACTION",
+                    "MODE",
+                    "HITS",
+                    "FILE:LINE",
+                    "DESCRIPTION",
+                ],
+                &rows,
+            ));
         }
         CtlCommand::Health => {
             let _ = writeln!(
@@ -1417,9 +1735,11 @@ pub fn write_files(dir: &Path, files: &BTreeMap<String, Value>) -> Result<usize>
         }
         let target = dir.join(p);
         if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| anyhow!("{}: {}", parent.display(), io_text(&e)))?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| anyhow!("{}: {}", parent.display(), io_text(&e)))?;
         }
-        std::fs::write(&target, t.as_str().unwrap_or("")).map_err(|e| anyhow!("{}: {}", target.display(), io_text(&e)))?;
+        std::fs::write(&target, t.as_str().unwrap_or(""))
+            .map_err(|e| anyhow!("{}: {}", target.display(), io_text(&e)))?;
     }
     Ok(files.len())
 }
@@ -1430,7 +1750,12 @@ pub fn run(args: CtlArgs, config: Option<&Path>) -> Result<std::process::ExitCod
     let (url, token) = resolve(&args, config, std::env::var(TOKEN_ENV).ok())?;
     let ep = Endpoint::parse(&url)?;
     let req = request_for(&args.command)?;
-    let resp = send(&ep, token.as_deref(), &req, Duration::from_secs(args.timeout.max(1)))?;
+    let resp = send(
+        &ep,
+        token.as_deref(),
+        &req,
+        Duration::from_secs(args.timeout.max(1)),
+    )?;
     if !(200..300).contains(&resp.status) {
         if args.json {
             println!("{}", String::from_utf8_lossy(&resp.body).trim_end());
@@ -1444,4 +1769,705 @@ pub fn run(args: CtlArgs, config: Option<&Path>) -> Result<std::process::ExitCod
     lock.flush()?;
     eprint!("{}", o.err);
     Ok(std::process::ExitCode::from(o.code))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser, Debug)]
+    struct T {
+        #[command(flatten)]
+        ctl: CtlArgs,
+    }
+
+    fn args(line: &str) -> CtlArgs {
+        let argv = std::iter::once("ctl").chain(line.split_whitespace());
+        T::try_parse_from(argv)
+            .unwrap_or_else(|e| panic!("{line}: {e}"))
+            .ctl
+    }
+
+    fn req(line: &str) -> Request {
+        request_for(&args(line).command).unwrap()
+    }
+
+    fn tmpdir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("secsip-ctl-unit-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn resp(status: u16, body: &str) -> Response {
+        Response {
+            status,
+            headers: vec![],
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90"), Ok(90));
+        assert_eq!(parse_duration("30s"), Ok(30));
+        assert_eq!(parse_duration("10m"), Ok(600));
+        assert_eq!(parse_duration("1h"), Ok(3600));
+        assert_eq!(parse_duration("2d"), Ok(172_800));
+        assert_eq!(parse_duration("1w"), Ok(604_800));
+        assert_eq!(parse_duration("1h30m"), Ok(5400));
+        assert_eq!(parse_duration(" 5m "), Ok(300));
+        assert!(parse_duration("").unwrap_err().contains("empty"));
+        assert!(parse_duration("1x")
+            .unwrap_err()
+            .contains("unknown unit 'x'"));
+        assert!(parse_duration("h")
+            .unwrap_err()
+            .contains("a number must come before"));
+        assert!(parse_duration("1h30")
+            .unwrap_err()
+            .contains("a unit must follow 30"));
+        assert!(parse_duration("99999999999999999999d").is_err());
+        assert!(parse_ttl("0s").unwrap_err().contains("at least 1s"));
+        assert_eq!(parse_ttl("1h"), Ok(3600));
+        assert_eq!(parse_confirm("60"), Ok(60));
+        assert_eq!(parse_confirm("1h"), Ok(3600));
+        assert!(parse_confirm("0").is_err());
+        assert!(parse_confirm("61m").unwrap_err().contains("3600"));
+    }
+
+    #[test]
+    fn formatted_durations_read_back() {
+        for (n, s) in [
+            (0, "0s"),
+            (45, "45s"),
+            (600, "10m"),
+            (3600, "1h"),
+            (5400, "1h30m"),
+            (90061, "1d1h"),
+            (86_400 * 2, "2d"),
+        ] {
+            assert_eq!(format_duration(n), s);
+        }
+        // Two units at most, and what is printed parses (rounded down).
+        assert_eq!(format_duration(3661), "1h1m");
+        assert_eq!(parse_duration(&format_duration(5400)), Ok(5400));
+    }
+
+    #[test]
+    fn urls() {
+        let e = Endpoint::parse("http://127.0.0.1:10000").unwrap();
+        assert_eq!(
+            e,
+            Endpoint {
+                host: "127.0.0.1".into(),
+                port: 10000,
+                prefix: String::new()
+            }
+        );
+        assert_eq!(Endpoint::parse("127.0.0.1:9000").unwrap().port, 9000);
+        assert_eq!(
+            Endpoint::parse("http://fw.example/").unwrap(),
+            Endpoint {
+                host: "fw.example".into(),
+                port: 80,
+                prefix: String::new()
+            }
+        );
+        let v6 = Endpoint::parse("http://[::1]:10000/mgmt/").unwrap();
+        assert_eq!(
+            v6,
+            Endpoint {
+                host: "::1".into(),
+                port: 10000,
+                prefix: "/mgmt".into()
+            }
+        );
+        assert_eq!(v6.authority(), "[::1]:10000");
+        assert!(Endpoint::parse("https://x:1")
+            .unwrap_err()
+            .to_string()
+            .contains("https is not supported"));
+        assert!(Endpoint::parse("ftp://x")
+            .unwrap_err()
+            .to_string()
+            .contains("only http://"));
+        assert!(Endpoint::parse("http://::1:80")
+            .unwrap_err()
+            .to_string()
+            .contains("brackets"));
+        assert!(Endpoint::parse("http://x:99999")
+            .unwrap_err()
+            .to_string()
+            .contains("bad port"));
+        assert!(Endpoint::parse("http://u:p@x:1")
+            .unwrap_err()
+            .to_string()
+            .contains("--token-file"));
+        assert!(Endpoint::parse("http:///api")
+            .unwrap_err()
+            .to_string()
+            .contains("no host"));
+    }
+
+    #[test]
+    fn bind_derivation() {
+        assert_eq!(bind_to_url("127.0.0.1:10000"), "http://127.0.0.1:10000");
+        assert_eq!(bind_to_url("0.0.0.0:8080"), "http://127.0.0.1:8080");
+        assert_eq!(bind_to_url("[::]:10000"), "http://[::1]:10000");
+        assert_eq!(bind_to_url("192.0.2.1:10000"), "http://192.0.2.1:10000");
+        assert_eq!(bind_to_url("localhost:10000"), "http://localhost:10000");
+    }
+
+    #[test]
+    fn config_hints_are_lenient() {
+        let h = config_hints(
+            "[engine]\nunknown_key = 1\n[management]\nbind = \"0.0.0.0:10001\"\ntoken_file = \"/etc/secsip/token\"\nnew_thing = true\n",
+        )
+        .unwrap();
+        assert_eq!(h.bind.as_deref(), Some("0.0.0.0:10001"));
+        assert_eq!(h.token_file, Some(PathBuf::from("/etc/secsip/token")));
+        assert_eq!(
+            config_hints("[engine]\nx = 1\n").unwrap(),
+            ConfigHints::default()
+        );
+        assert!(config_hints("[management\n").is_err());
+    }
+
+    #[test]
+    fn resolution_order() {
+        let d = tmpdir("resolve");
+        let tok = d.join("token");
+        std::fs::write(&tok, "  from-config-file-0123456789  \nsecond line\n").unwrap();
+        let cfg = d.join("secsip.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "[management]\nbind = \"0.0.0.0:10005\"\ntoken_file = {:?}\n",
+                tok.display().to_string()
+            ),
+        )
+        .unwrap();
+        // The configuration wins over the defaults and the environment.
+        let (u, t) = resolve(&args("stats"), Some(&cfg), Some("env".into())).unwrap();
+        assert_eq!(u, "http://127.0.0.1:10005");
+        assert_eq!(t.as_deref(), Some("from-config-file-0123456789"));
+        // Flags win over the configuration.
+        let other = d.join("other");
+        std::fs::write(&other, "flag-token\n").unwrap();
+        let a = args(&format!(
+            "--url http://10.0.0.1:1 --token-file {} stats",
+            other.display()
+        ));
+        assert_eq!(
+            resolve(&a, Some(&cfg), None).unwrap(),
+            ("http://10.0.0.1:1".into(), Some("flag-token".into()))
+        );
+        // No configuration file: defaults and the environment.
+        let (u, t) = resolve(
+            &args("stats"),
+            Some(&d.join("missing.toml")),
+            Some(" env-token \n".into()),
+        )
+        .unwrap();
+        assert_eq!((u.as_str(), t.as_deref()), (DEFAULT_URL, Some("env-token")));
+        assert_eq!(
+            resolve(&args("stats"), None, Some(String::new()))
+                .unwrap()
+                .1,
+            None
+        );
+        // Unreadable and empty token files are errors that name the file.
+        let e = resolve(
+            &args(&format!("--token-file {} stats", d.join("nope").display())),
+            None,
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            format!("{e:#}").contains("cannot read the token file"),
+            "{e:#}"
+        );
+        std::fs::write(&other, "\n").unwrap();
+        let e = resolve(
+            &args(&format!("--token-file {} stats", other.display())),
+            None,
+            None,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("empty"), "{e}");
+    }
+
+    #[test]
+    fn requests() {
+        let r = req("lists add block-ip 203.0.113.0/24 --ttl 1h --reason scan");
+        assert_eq!(
+            (r.method, r.path.as_str()),
+            ("POST", "/api/lists/block-ip/entries")
+        );
+        assert_eq!(
+            r.body,
+            Some(json!({"value": "203.0.113.0/24", "ttl_s": 3600, "reason": "scan"}))
+        );
+        let r = req("lists add block-ua friendly-scanner");
+        assert_eq!(r.body, Some(json!({"value": "friendly-scanner"})));
+        let r = req("datastore copy candidate running --confirm 60");
+        assert_eq!(
+            (r.method, r.path.as_str()),
+            ("POST", "/api/datastores/copy")
+        );
+        assert_eq!(
+            r.body,
+            Some(json!({"from": "candidate", "to": "running", "confirm_s": 60}))
+        );
+        let r = req("ds copy running startup --version 3-ab");
+        assert_eq!(
+            r.body,
+            Some(json!({"from": "running", "to": "startup", "version": "3-ab"}))
+        );
+        let r = req("lists remove block-ua a+b&c=d");
+        assert_eq!(
+            (r.method, r.path.as_str()),
+            ("DELETE", "/api/lists/block-ua/entries?value=a%2Bb%26c%3Dd")
+        );
+        assert_eq!(
+            req("lists remove block-ip 2001:db8::/32").path,
+            "/api/lists/block-ip/entries?value=2001:db8::/32"
+        );
+        assert_eq!(req("lists").path, "/api/lists");
+        assert_eq!(req("lists show block-ip").path, "/api/lists/block-ip");
+        assert_eq!(req("bans").path, "/api/bans");
+        assert_eq!(req("bans list").path, "/api/bans");
+        let r = req("bans add 198.51.100.7 --ttl 10m");
+        assert_eq!(r.body, Some(json!({"ip": "198.51.100.7", "ttl_s": 600})));
+        assert_eq!(req("bans remove 2001:db8::1").path, "/api/bans/2001:db8::1");
+        assert_eq!(
+            req("datastore get running lists/bad-ua").path,
+            "/api/datastores/running/files/lists/bad-ua"
+        );
+        assert_eq!(
+            req("datastore diff running candidate").path,
+            "/api/datastores/diff?from=running&to=candidate"
+        );
+        let r = req("datastore delete candidate 20-x.toml --version 4-cd");
+        assert_eq!(
+            (r.method, r.body),
+            ("DELETE", Some(json!({"version": "4-cd"})))
+        );
+        assert_eq!(req("datastore rm candidate 20-x.toml").body, None);
+        for (line, m, p) in [
+            ("datastore list", "GET", "/api/datastores"),
+            ("datastore get startup", "GET", "/api/datastores/startup"),
+            (
+                "datastore validate candidate",
+                "POST",
+                "/api/datastores/candidate/validate",
+            ),
+            ("datastore confirm", "POST", "/api/confirm"),
+            ("datastore rollback", "POST", "/api/rollback"),
+            ("reload", "POST", "/api/reload"),
+            ("stats", "GET", "/api/stats"),
+            ("stats --reset", "POST", "/api/stats/reset"),
+            ("rules", "GET", "/api/rules"),
+            ("metrics", "GET", "/metrics"),
+            ("health", "GET", "/api/health"),
+        ] {
+            let r = req(line);
+            assert_eq!((r.method, r.path.as_str(), r.body), (m, p, None), "{line}");
+        }
+    }
+
+    #[test]
+    fn bad_arguments_are_refused_by_the_parser() {
+        let e = |line: &str| {
+            T::try_parse_from(std::iter::once("ctl").chain(line.split_whitespace()))
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(e("lists add block-ip 1.2.3.4 --ttl 1y").contains("unknown unit 'y'"));
+        assert!(e("bans add 1.2.3.4").contains("--ttl"));
+        assert!(e("bans add not-an-ip --ttl 1h").contains("not-an-ip"));
+        assert!(e("datastore copy candidate running --confirm 2h").contains("3600"));
+    }
+
+    #[test]
+    fn directory_to_files() {
+        let d = tmpdir("dir");
+        std::fs::write(d.join("10-base.toml"), "# base\n").unwrap();
+        std::fs::write(d.join("20-scan.toml"), "# scan\n").unwrap();
+        std::fs::write(d.join("README.md"), "not a rule file").unwrap();
+        std::fs::write(d.join(".10-base.toml.swp"), "x").unwrap();
+        std::fs::create_dir_all(d.join("lists")).unwrap();
+        std::fs::write(d.join("lists/bad-ua"), "friendly-scanner\n").unwrap();
+        std::fs::write(d.join("lists/.hidden"), "x").unwrap();
+        std::fs::create_dir_all(d.join("lists/nested")).unwrap();
+        std::fs::create_dir_all(d.join("other")).unwrap();
+        std::fs::write(d.join("other/x.toml"), "x").unwrap();
+        let files = read_dir_files(&d).unwrap();
+        assert_eq!(
+            files.keys().collect::<Vec<_>>(),
+            ["10-base.toml", "20-scan.toml", "lists/bad-ua"]
+        );
+        assert_eq!(
+            files["lists/bad-ua"],
+            (d.join("lists/bad-ua"), "friendly-scanner\n".to_string())
+        );
+
+        let r = req(&format!(
+            "datastore set candidate {} --version 2-x",
+            d.display()
+        ));
+        assert_eq!(
+            (r.method, r.path.as_str()),
+            ("PUT", "/api/datastores/candidate")
+        );
+        assert_eq!(
+            r.body,
+            Some(
+                json!({"files": {"10-base.toml": "# base\n", "20-scan.toml": "# scan\n", "lists/bad-ua": "friendly-scanner\n"}, "version": "2-x"})
+            )
+        );
+        assert_eq!(r.local["20-scan.toml"], d.join("20-scan.toml"));
+
+        let r = req(&format!(
+            "datastore set running {}",
+            d.join("lists/bad-ua").display()
+        ));
+        assert_eq!(
+            (r.method, r.path.as_str()),
+            ("PUT", "/api/datastores/running/files/lists/bad-ua")
+        );
+        assert_eq!(r.body, Some(json!({"text": "friendly-scanner\n"})));
+        let r = req(&format!(
+            "datastore validate running --with {}",
+            d.join("20-scan.toml").display()
+        ));
+        assert_eq!(r.body, Some(json!({"files": {"20-scan.toml": "# scan\n"}})));
+
+        let e = request_for(
+            &args(&format!(
+                "datastore set candidate {}",
+                d.join("README.md").display()
+            ))
+            .command,
+        );
+        assert!(e.unwrap_err().to_string().contains("neither"));
+        let empty = tmpdir("empty");
+        let e = request_for(&args(&format!("datastore set candidate {}", empty.display())).command);
+        assert!(e.unwrap_err().to_string().contains("no *.toml file"));
+        let e = request_for(
+            &args(&format!(
+                "datastore set candidate {}",
+                d.join("missing").display()
+            ))
+            .command,
+        );
+        assert!(e.unwrap_err().to_string().contains("missing"));
+    }
+
+    #[test]
+    fn writing_files_stays_in_the_directory() {
+        let d = tmpdir("out");
+        let files = BTreeMap::from([
+            ("a.toml".to_string(), json!("A")),
+            ("lists/l".to_string(), json!("L\n")),
+        ]);
+        assert_eq!(write_files(&d, &files).unwrap(), 2);
+        assert_eq!(std::fs::read_to_string(d.join("lists/l")).unwrap(), "L\n");
+        for bad in [
+            "../x.toml",
+            "lists/../../x",
+            "/etc/passwd",
+            "sub/x.toml",
+            "lists/",
+            "x.txt",
+        ] {
+            let f = BTreeMap::from([(bad.to_string(), json!("x"))]);
+            assert!(write_files(&d, &f).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn request_bytes() {
+        let ep = Endpoint::parse("http://127.0.0.1:10000/p").unwrap();
+        let r = req("lists add block-ip 203.0.113.0/24 --ttl 1h");
+        let b = String::from_utf8(encode_request(&r, &ep, Some("tok"))).unwrap();
+        let body = r#"{"ttl_s":3600,"value":"203.0.113.0/24"}"#;
+        assert!(
+            b.starts_with(
+                "POST /p/api/lists/block-ip/entries HTTP/1.1\r\nHost: 127.0.0.1:10000\r\n"
+            ),
+            "{b}"
+        );
+        for h in [
+            "Connection: close\r\n",
+            "Authorization: Bearer tok\r\n",
+            "Content-Type: application/json\r\n",
+        ] {
+            assert!(b.contains(h), "{h} in {b}");
+        }
+        assert!(
+            b.ends_with(&format!("Content-Length: {}\r\n\r\n{body}", body.len())),
+            "{b}"
+        );
+        let g = String::from_utf8(encode_request(&req("stats"), &ep, None)).unwrap();
+        assert!(
+            !g.contains("Content-Length")
+                && !g.contains("Authorization")
+                && g.ends_with("\r\n\r\n"),
+            "{g}"
+        );
+        // A bodiless POST still says Content-Length: 0, so the server does not wait for a body.
+        let p = String::from_utf8(encode_request(&req("datastore confirm"), &ep, None)).unwrap();
+        assert!(p.ends_with("Content-Length: 0\r\n\r\n"), "{p}");
+    }
+
+    #[test]
+    fn response_parsing() {
+        let r = parse_response(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nETag: \"3-ab\"\r\nContent-Length: 2\r\n\r\n{}trailing").unwrap();
+        assert_eq!(
+            (r.status, r.body.as_slice(), r.header("etag")),
+            (200, &b"{}"[..], Some("\"3-ab\""))
+        );
+        let r = parse_response(b"HTTP/1.1 409 Conflict\r\n\r\nto the end").unwrap();
+        assert_eq!((r.status, r.body.as_slice()), (409, &b"to the end"[..]));
+        let r = parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nWiki\r\n6;x=y\r\npedia \r\n0\r\n\r\n").unwrap();
+        assert_eq!(r.body, b"Wikipedia ");
+        assert!(
+            parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort")
+                .unwrap_err()
+                .to_string()
+                .contains("cut short")
+        );
+        assert!(parse_response(b"SSH-2.0-OpenSSH\r\n")
+            .unwrap_err()
+            .to_string()
+            .contains("not an HTTP server"));
+        assert!(parse_response(b"FOO 200\r\n\r\n")
+            .unwrap_err()
+            .to_string()
+            .contains("not an HTTP/1.x"));
+        assert!(parse_response(b"HTTP/1.1 2x0 OK\r\n\r\n").is_err());
+    }
+
+    #[test]
+    fn error_rendering() {
+        let body = r#"{"error": {"code": "invalid_rules", "message": "the rules do not compile"},
+            "errors": [{"file": "20-scanners.toml", "line": 12, "col": 5, "id": "ua-block", "key": "match", "message": "unknown field 'sip.ua'"},
+                       {"file": "10-base.toml", "line": 1, "col": 1, "id": null, "key": null, "message": "expected a table"}]}"#;
+        let local = BTreeMap::from([(
+            "20-scanners.toml".to_string(),
+            PathBuf::from("rules/20-scanners.toml"),
+        )]);
+        let e = ApiError::from_response(&resp(422, body), &local);
+        assert_eq!(
+            e.to_string(),
+            "the rules do not compile: the rules do not compile (HTTP 422 invalid_rules)\n\
+             rules/20-scanners.toml:12:5: 'ua-block': match: unknown field 'sip.ua'\n\
+             10-base.toml:1:1: expected a table\n2 error(s)"
+        );
+        let e = ApiError::from_response(
+            &resp(
+                409,
+                r#"{"error":{"code":"conflict","message":"version 3-ab is not current (4-cd)"}}"#,
+            ),
+            &BTreeMap::new(),
+        );
+        let s = e.to_string();
+        assert!(
+            s.starts_with("conflict: version 3-ab is not current (4-cd) (HTTP 409 conflict)\n"),
+            "{s}"
+        );
+        assert!(s.contains("fetch it again"), "{s}");
+        let e = ApiError::from_response(
+            &resp(
+                409,
+                r#"{"error":{"code":"conflict","message":"nothing to confirm"}}"#,
+            ),
+            &BTreeMap::new(),
+        );
+        assert_eq!(
+            e.to_string(),
+            "conflict: nothing to confirm (HTTP 409 conflict)"
+        );
+        let e = ApiError::from_response(
+            &resp(
+                401,
+                r#"{"error":{"code":"unauthorized","message":"token required"}}"#,
+            ),
+            &BTreeMap::new(),
+        );
+        assert!(e.to_string().contains("--token-file"));
+        let e = ApiError::from_response(&resp(502, "<html>Bad Gateway</html>"), &BTreeMap::new());
+        assert_eq!(
+            e.to_string(),
+            "error: <html>Bad Gateway</html> (HTTP 502 http_502)"
+        );
+    }
+
+    fn show(line: &str, body: &str) -> Outcome {
+        let a = args(line);
+        let r = request_for(&a.command).unwrap();
+        render(&a.command, &r, &resp(200, body), a.json, 1_000_000.0).unwrap()
+    }
+
+    #[test]
+    fn rendering() {
+        let o = show(
+            "datastore list",
+            r#"{"datastores": [{"name": "running", "version": "3-ab", "files": 2, "bytes": 900, "valid": true, "rules": 7, "modified_unix": 999700.0},
+                {"name": "candidate", "version": "5-ef", "files": 2, "bytes": 950, "valid": false, "rules": null, "modified_unix": 999990.0}],
+                "pending_confirm": {"deadline_unix": 1000042.0, "remaining_s": 42.0, "from": "candidate"}, "previous_running": true}"#,
+        );
+        assert_eq!(
+            o.out,
+            "NAME       VERSION  FILES  BYTES  VALID  RULES  MODIFIED\n\
+             running    3-ab     2      900    yes    7      5m ago\n\
+             candidate  5-ef     2      950    NO     -      10s ago\n\n\
+             pending commit from candidate: 42s left; `secsip ctl datastore confirm` keeps it, else running goes back\n\
+             the previous running set is kept: `secsip ctl datastore rollback` restores it\n"
+        );
+        let o = show(
+            "lists show block-ip",
+            r#"{"id": "block-ip", "kind": "ip", "entries": [
+                {"value": "192.0.2.0/24", "source": "rules", "reason": null, "added_unix": null, "expires_unix": null},
+                {"value": "203.0.113.0/24", "source": "api", "reason": "scan", "added_unix": 999940.0, "expires_unix": 1003540.0}]}"#,
+        );
+        assert_eq!(
+            o.out,
+            "block-ip (ip): 2 entries\n\
+             VALUE           SOURCE  ADDED   EXPIRES  REASON\n\
+             192.0.2.0/24    rules   -       never    -\n\
+             203.0.113.0/24  api     1m ago  in 59m   scan\n"
+        );
+        let o = show(
+            "lists add block-ip 203.0.113.0/24 --ttl 1h --reason scan",
+            r#"{"value": "203.0.113.0/24", "source": "api", "reason": "scan", "added_unix": 1000000.0, "expires_unix": 1003600.0}"#,
+        );
+        assert_eq!(
+            o.out,
+            "added 203.0.113.0/24 to block-ip, expires in 1h, reason: scan\n"
+        );
+        let o = show(
+            "datastore copy candidate running --confirm 60",
+            r#"{"name": "running", "version": "6-aa", "valid": true, "rules": 8, "pending_confirm": {"remaining_s": 60.0, "deadline_unix": 1000060.0, "from": "candidate"}}"#,
+        );
+        assert_eq!(o.out, "running: copied from candidate, version 6-aa, 8 rule(s)\nconfirm within 1m with `secsip ctl datastore confirm`, or running goes back to the previous set\n");
+        let o = show(
+            "bans",
+            r#"{"bans": [{"ip": "198.51.100.7", "remaining_s": 3599.4, "rule": "api", "reason": "flood"}, {"ip": "2001:db8::1", "remaining_s": 20, "rule": "ban-scanners", "reason": null}]}"#,
+        );
+        assert_eq!(o.out, "IP            REMAINING  RULE          REASON\n198.51.100.7  59m59s     api           flood\n2001:db8::1   20s        ban-scanners  -\n");
+        assert_eq!(show("bans", r#"{"bans": []}"#).out, "no bans\n");
+        let o = show(
+            "rules",
+            r#"{"version": "3-ab", "rules": [{"id": "block-ua", "description": "scanners", "action": "drop", "mode": "monitor", "file": "20-scan.toml", "line": 4, "hits": 12}]}"#,
+        );
+        assert_eq!(o.out, "running version 3-ab, 1 rule(s)\n#  ID        ACTION  MODE     HITS  FILE:LINE       DESCRIPTION\n1  block-ua  drop    monitor  12    20-scan.toml:4  scanners\n");
+        let o = show(
+            "datastore diff running candidate",
+            r#"{"from": "running", "to": "candidate", "files": [{"path": "20-scan.toml", "status": "modified", "diff": "--- a\n+++ b\n@@ -1 +1 @@\n-x\n+y"}]}"#,
+        );
+        assert_eq!(
+            o.out,
+            "# modified: 20-scan.toml\n--- a\n+++ b\n@@ -1 +1 @@\n-x\n+y\n"
+        );
+        assert_eq!(
+            show("datastore diff running candidate", r#"{"files": []}"#).out,
+            "running and candidate hold the same files\n"
+        );
+        assert_eq!(
+            show(
+                "datastore get running 20-scan.toml",
+                r#"{"name": "running", "version": "1", "path": "20-scan.toml", "text": "a = 1"}"#
+            )
+            .out,
+            "a = 1"
+        );
+        let o = show("lists --json", r#"{"lists": []}"#);
+        assert_eq!(o.out, "{\n  \"lists\": []\n}\n");
+        assert_eq!(
+            show(
+                "health",
+                r#"{"ok": true, "version": "0.1.0", "pid": 42, "uptime_s": 3700.2}"#
+            )
+            .out,
+            "ok: secsip 0.1.0, pid 42, up 1h1m\n"
+        );
+        let a = args("metrics");
+        let r = request_for(&a.command).unwrap();
+        assert_eq!(
+            render(&a.command, &r, &resp(200, "# HELP x\nx 1\n"), false, 0.0)
+                .unwrap()
+                .out,
+            "# HELP x\nx 1\n"
+        );
+    }
+
+    #[test]
+    fn invalid_validation_fails_and_prints_like_the_compiler() {
+        let body = r#"{"valid": false, "rules": null, "errors": [{"file": "20-scan.toml", "line": 3, "col": 9, "id": "block-ua", "key": "match", "message": "expected an expression"}]}"#;
+        let o = show("datastore validate candidate", body);
+        assert_eq!((o.code, o.out.as_str()), (1, ""));
+        assert_eq!(
+            o.err,
+            "20-scan.toml:3:9: 'block-ua': match: expected an expression\ncandidate: 1 error(s)\n"
+        );
+        let o = show(
+            "datastore validate candidate",
+            r#"{"valid": true, "rules": 4, "errors": []}"#,
+        );
+        assert_eq!((o.code, o.out.as_str()), (0, "candidate: ok, 4 rule(s)\n"));
+        // A candidate may be saved as a draft that does not compile: success, with a warning.
+        let d = tmpdir("draft");
+        std::fs::write(d.join("20-scan.toml"), "x").unwrap();
+        let o = show(&format!("datastore set candidate {}", d.display()), body);
+        assert_eq!(o.code, 0);
+        assert!(
+            o.err.starts_with(&format!(
+                "{}:3:9: 'block-ua'",
+                d.join("20-scan.toml").display()
+            )),
+            "{}",
+            o.err
+        );
+        assert!(o.err.contains("saved as a draft"), "{}", o.err);
+    }
+
+    #[test]
+    fn get_out_writes_the_datastore() {
+        let d = tmpdir("get-out");
+        let o = show(
+            &format!("datastore get candidate --out {}", d.display()),
+            r#"{"name": "candidate", "version": "9-zz", "files": {"a.toml": "A\n", "lists/ua": "x\n"}}"#,
+        );
+        assert_eq!(
+            o.out,
+            format!(
+                "candidate: wrote 2 file(s) of version 9-zz to {}\n",
+                d.display()
+            )
+        );
+        assert_eq!(std::fs::read_to_string(d.join("lists/ua")).unwrap(), "x\n");
+        let a = args(&format!("datastore get candidate --out {}", d.display()));
+        let r = request_for(&a.command).unwrap();
+        let bad = resp(200, r#"{"files": {"../evil.toml": "x"}}"#);
+        assert!(render(&a.command, &r, &bad, false, 0.0).is_err());
+    }
+
+    #[test]
+    fn connection_refused_is_explained() {
+        // Bind then drop: the port is (almost certainly) closed for the next instant.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let ep = Endpoint::parse(&format!("http://127.0.0.1:{port}")).unwrap();
+        let e = send(&ep, None, &req("stats"), Duration::from_secs(2))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, format!("cannot connect to 127.0.0.1:{port}: connection refused (is secsip running with [management] enabled?)"));
+    }
 }
