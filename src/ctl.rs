@@ -44,7 +44,8 @@ The API address is --url, else `[management] bind` of the configuration given wi
 else http://127.0.0.1:10000. The token is read from --token-file, else `[management]
 token_file` of the configuration, else taken from $SECSIP_TOKEN.
 Exit status: 0 on success, 1 on any error (the API's message on stderr; rule errors as
-file:line:col: message, like `secsip rules check`).";
+file:line:col: message, like `secsip rules check`; `validate` also when the rules do not
+compile), 2 on a usage error.";
 
 /// `secsip ctl`: options common to every command, and the command.
 #[derive(Args, Debug)]
