@@ -18,6 +18,7 @@
 
 pub mod check;
 pub mod config;
+pub mod ctl;
 // The only module with unsafe code: syscalls (poll, eventfd, getsockopt) and the afxdp/aya
 // boundary. Every block carries a SAFETY note.
 #[allow(unsafe_code)]

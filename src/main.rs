@@ -30,7 +30,9 @@ const DEFAULT_CONFIG: &str = "config/secsip.toml";
         secsip check --pcap in.pcap --write-dropped bad.pcap   keep what would have been dropped\n  \
         secsip rules check rules/                      validate rules, print the schedule\n  \
         secsip rules test rules/ --pcap scan.pcap      which rules fire on which messages\n  \
-        secsip rules import secsip.rules -o r.toml     convert SecSip rules"
+        secsip rules import secsip.rules -o r.toml     convert SecSip rules\n  \
+        secsip ctl datastore copy candidate running --confirm 60   commit rules through the management API\n  \
+        secsip ctl lists add block-ip 203.0.113.0/24 --ttl 1h --reason scan   block a network for an hour"
 )]
 struct Cli {
     /// Configuration file (TOML).
@@ -132,6 +134,10 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         run_dir: Option<PathBuf>,
     },
+    /// Drive the running daemon through its management API (HTTP, `[management] bind`): rule
+    /// datastores (get, set, validate, diff, commit with confirm, rollback), list entries, bans,
+    /// stats, rules with hit counts, metrics.
+    Ctl(secsip::ctl::CtlArgs),
 }
 
 fn parse_failure(s: &str) -> Result<secsip::config::Failure, String> {
@@ -384,6 +390,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("sent SIGHUP to secsip (pid {pid}); see its log or `secsip stats` for the outcome");
             Ok(ExitCode::SUCCESS)
         }
+        Some(Command::Ctl(args)) => secsip::ctl::run(args, cli.config.as_deref()),
         Some(Command::Rules(cmd)) => {
             let cfg = load_config(cli.config.as_ref(), false)?;
             run_rules(cmd, &cfg)
