@@ -169,7 +169,12 @@ try {
   await page.getByTestId("entry-value").fill("not-an-address");
   await page.getByTestId("entry-ttl").fill("");
   await page.getByTestId("entry-value").press("Enter");
-  await page.getByTestId("notice").and(page.locator(":not([hidden])")).waitFor({ timeout: T });
+  // The server's refusal (400, naming the value), not the notice of the removal just before.
+  await page.waitForFunction(() => {
+    const n = document.getElementById("notice");
+    return !n.hidden && /not-an-address/.test(n.textContent) && /400/.test(n.textContent);
+  }, null, { timeout: T });
+  if (await page.locator('#entries-body tr[data-value="not-an-address"]').count() !== 0) throw new Error("the refused value shows in the list");
   log(`a bad list value is refused: ${(await page.locator("#notice-text").textContent()).trim()}`);
   await shot(page, "6-lists.png");
 
