@@ -271,3 +271,83 @@ fn a_list_entry_added_through_the_api_changes_what_the_rule_matches() {
     let (_, r) = f.call("GET", "/api/rules", None);
     assert_eq!((r["rules"][0]["id"].as_str(), r["rules"][0]["hits"].as_u64()), (Some("block-listed-source"), Some(2)));
 }
+
+/// Runs `secsip ctl --url ... --token-file ... ARGS`; returns (exit code, stdout, stderr).
+fn ctl(f: &Fixture, token_file: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_secsip"))
+        .arg("ctl")
+        .arg("--url")
+        .arg(format!("http://{}", f.addr()))
+        .arg("--token-file")
+        .arg(token_file)
+        .args(args)
+        .output()
+        .unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+#[test]
+fn secsip_ctl_drives_the_real_server() {
+    let token = "ctl-test-token-0123456789";
+    let f = fixture("ctl", Some(token), 1 << 20);
+    let tf = f.dir.join("token");
+    let auth = format!("Bearer {token}");
+    let get = |path: &str| f.call_h("GET", path, None, &[("Authorization", &auth)]).1;
+
+    // The issue's own examples, verbatim after the connection options.
+    let (code, _, err) = ctl(&f, &tf, &["lists", "add", "block-ip", "203.0.113.0/24", "--ttl", "1h", "--reason", "scan"]);
+    assert_eq!(code, 0, "{err}");
+    let list = get("/api/lists/block-ip");
+    let e = list["entries"].as_array().unwrap().iter().find(|e| e["value"] == "203.0.113.0/24").cloned().unwrap_or_default();
+    assert_eq!((e["source"].as_str(), e["reason"].as_str()), (Some("api"), Some("scan")), "{list}");
+    let ttl = e["expires_unix"].as_f64().unwrap() - e["added_unix"].as_f64().unwrap();
+    assert!((ttl - 3600.0).abs() < 2.0, "ttl {ttl}");
+    assert!(judge(f.slot_set(), "203.0.113.9:5060".parse().unwrap()).0 == Action::Drop, "the listed network is dropped");
+
+    let extra = f.dir.join("20-extra.toml");
+    std::fs::write(&extra, EXTRA).unwrap();
+    let (code, _, err) = ctl(&f, &tf, &["datastore", "set", "candidate", extra.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = ctl(&f, &tf, &["datastore", "copy", "candidate", "running", "--confirm", "60"]);
+    assert_eq!(code, 0, "{err}");
+    let d = get("/api/datastores");
+    assert!(d["pending_confirm"]["remaining_s"].as_f64().unwrap() > 50.0, "{d}");
+    assert!(f.slot_set().rule_index("no-message").is_some());
+    let (code, _, err) = ctl(&f, &tf, &["datastore", "confirm"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(get("/api/datastores")["pending_confirm"].is_null());
+    // Nothing left to confirm: a 409 the operator can read, exit 1.
+    let (code, _, err) = ctl(&f, &tf, &["datastore", "confirm"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("409"), "{err}");
+
+    // A broken candidate file: validate names file:line:col and fails; running is unchanged.
+    std::fs::write(&extra, "[[rule]]\nid = \"broken\"\nwhen = 'sip.method == '\n").unwrap();
+    let (code, _, err) = ctl(&f, &tf, &["datastore", "set", "candidate", extra.to_str().unwrap()]);
+    assert_eq!(code, 0, "a draft is saved: {err}");
+    let (code, out, err) = ctl(&f, &tf, &["datastore", "validate", "candidate"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(format!("{out}{err}").contains("20-extra.toml:3:"), "{out}{err}");
+    let (code, _, err) = ctl(&f, &tf, &["datastore", "copy", "candidate", "running"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("20-extra.toml:3:"), "{err}");
+    assert!(f.slot_set().rule_index("no-message").is_some(), "running kept the confirmed set");
+
+    // Bans: add, list, remove.
+    let (code, _, err) = ctl(&f, &tf, &["bans", "add", "198.51.100.7", "--ttl", "10m", "--reason", "test"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = ctl(&f, &tf, &["bans"]);
+    assert!(code == 0 && out.contains("198.51.100.7"), "{out}");
+    let (code, _, err) = ctl(&f, &tf, &["bans", "remove", "198.51.100.7"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(get("/api/bans")["bans"].as_array().map(Vec::len), Some(0));
+
+    // Without the token: refused, and the message says where a token comes from.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_secsip"))
+        .args(["ctl", "--url", &format!("http://{}", f.addr()), "lists"])
+        .env_remove("SECSIP_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("401"), "{}", String::from_utf8_lossy(&out.stderr));
+}
