@@ -294,6 +294,10 @@ pub struct Judge {
     ids: Vec<FrameId>,
     counters: JudgeCounters,
     top_drops: TopDrops,
+    /// Hits of the rules of earlier sets, by id, for the ids the running set still has: the
+    /// engine's per-rule counters restart at every swap (API list edits swap often), but a
+    /// rule's hit counter must keep growing (Prometheus counters, the web manager).
+    carried_hits: std::collections::HashMap<String, u64>,
     events: Option<EventSink>,
     parser: crate::sip::Parser,
 }
@@ -318,6 +322,7 @@ impl Judge {
             events: None,
             counters: JudgeCounters::default(),
             top_drops: TopDrops::default(),
+            carried_hits: std::collections::HashMap::new(),
         }
     }
 
@@ -331,6 +336,12 @@ impl Judge {
     pub fn refresh_rules(&mut self) {
         let cur = self.rules.load();
         if !Arc::ptr_eq(&cur, self.engine.rules()) {
+            // Bounded by the new set's rule count: ids it no longer has are forgotten.
+            let mut totals = std::mem::take(&mut self.carried_hits);
+            for (n, r) in self.engine.rule_hits().iter().zip(&self.engine.rules().rules) {
+                *totals.entry(r.id.clone()).or_default() += n;
+            }
+            self.carried_hits = cur.rules.iter().filter_map(|r| totals.get(&r.id).map(|&n| (r.id.clone(), n))).collect();
             self.engine.set_rules(Arc::clone(&cur));
             self.counters.rule_swaps += 1;
         }
@@ -453,8 +464,8 @@ impl Judge {
             .rule_hits()
             .iter()
             .zip(&rules.rules)
-            .filter(|(n, _)| **n > 0)
-            .map(|(n, r)| (r.id.clone(), *n))
+            .map(|(n, r)| (r.id.clone(), n + self.carried_hits.get(&r.id).copied().unwrap_or(0)))
+            .filter(|(_, n)| *n > 0)
             .collect();
         let mut judge = self.counters.clone();
         if let Some(e) = &self.events {
@@ -665,5 +676,38 @@ status = 403
         let req2 = frame_v4([10, 0, 0, 1], [10, 0, 0, 2], 5060, 5060, &OPTIONS.iter().map(|&b| if b == b'1' { b'2' } else { b }).collect::<Vec<_>>());
         j.judge(2, load(bufs.pop().unwrap(), &req2), 0, &mut |_, d| got.push(d.out));
         assert_eq!(got, vec![Out::Forward, Out::Inject]);
+    }
+
+    #[test]
+    fn rule_hits_keep_growing_across_swaps_while_the_rule_exists() {
+        let (_area, mut bufs) = frames(8);
+        let compile = |text: &str| {
+            let src = Source { path: "t.toml".into(), text: text.into() };
+            Arc::new(crate::rules::compile(&[src], std::path::Path::new("."), &Default::default()).unwrap())
+        };
+        let mut j = judge("", 4);
+        j.rules.store(compile(REJECT_OPTIONS));
+        j.refresh_rules();
+        let mut n = 0u8;
+        let mut send = |j: &mut Judge| {
+            n += 1;
+            let req = frame_v4([10, 0, 0, 1], [10, 0, 0, 2], 5060, 5060, &OPTIONS.iter().map(|&b| if b == b'1' { b'0' + n } else { b }).collect::<Vec<_>>());
+            j.judge(n as u64, load(bufs.pop().unwrap(), &req), 0, &mut |_, _| {});
+        };
+        send(&mut j);
+        let id = j.engine.rules().rules[0].id.clone();
+        assert_eq!(j.snapshot().rule_hits.get(&id), Some(&1));
+        // The same rule in a new set (an API list edit recompiles): the count carries on.
+        j.rules.store(compile(REJECT_OPTIONS));
+        j.refresh_rules();
+        send(&mut j);
+        assert_eq!(j.snapshot().rule_hits.get(&id), Some(&2));
+        // A set without it forgets it; a later set with it starts again from zero.
+        j.rules.store(compile(""));
+        j.refresh_rules();
+        assert_eq!(j.snapshot().rule_hits.get(&id), None);
+        j.rules.store(compile(REJECT_OPTIONS));
+        j.refresh_rules();
+        assert_eq!(j.snapshot().rule_hits.get(&id), None);
     }
 }
