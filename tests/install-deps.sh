@@ -10,29 +10,28 @@ for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 
-if ((${#missing[@]})); then
+# apt_install WHAT PACKAGES...: installs them as root, or names them and fails otherwise.
+apt_install() {
+  local what=$1; shift
   if [[ $(id -u) -ne 0 ]]; then
-    echo "install-deps: missing Debian packages: ${missing[*]} (run as root: apt-get install ${missing[*]})" >&2
+    echo "install-deps: missing $what: $* (run as root: apt-get install $*)" >&2
     exit 1
   fi
-  echo "install-deps: installing ${missing[*]}"
+  echo "install-deps: installing $*"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+if ((${#missing[@]})); then
+  apt_install "Debian packages" "${missing[@]}"
 fi
 
 # The web manager's browser test (tests/web): Debian's chromium (above), Node.js with npm, and
 # playwright-core at the version pinned in tests/web/package-lock.json (npm ci; no browser
 # download: the test drives /usr/bin/chromium).
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-  if [[ $(id -u) -ne 0 ]]; then
-    echo "install-deps: node/npm not found (run as root: apt-get install nodejs npm)" >&2
-    exit 1
-  fi
-  echo "install-deps: installing nodejs npm"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  apt_install "node/npm" nodejs npm
 fi
 web_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/web"
 pw_want="$(node -e 'console.log(require(process.argv[1]).packages["node_modules/playwright-core"].version)' "$web_dir/package-lock.json")"
