@@ -117,4 +117,18 @@ hits=$(api /api/rules | python3 -c 'import json,sys
 r = [x for x in json.load(sys.stdin)["rules"] if x["id"] == "block-friendly-scanner"]
 print(r[0]["hits"] if r else -1)')
 ((hits > 0)) || fail "the API says block-friendly-scanner has $hits hits"
+# The live /metrics of this appliance, as a scraper gets it, through promtool.
+PROMTOOL=${PROMTOOL:-/var/cache/secsip-promtool/usr/bin/promtool}
+api /metrics >"$WORK/metrics.txt" || fail "GET /metrics failed"
+grep -q '^secsip_rule_hits_total{rule="block-friendly-scanner"} [1-9]' "$WORK/metrics.txt" \
+  || fail "/metrics does not count the new rule's hits ($WORK/metrics.txt)"
+if [[ -x $PROMTOOL ]]; then
+  "$PROMTOOL" check metrics <"$WORK/metrics.txt" >"$WORK/promtool.log" 2>&1 \
+    || { cat "$WORK/promtool.log"; fail "promtool check metrics refused the live /metrics"; }
+  echo "web-test: live /metrics ($(grep -vc '^#' "$WORK/metrics.txt") samples) passes promtool check metrics"
+elif [[ ${SECSIP_REQUIRE_NETNS:-0} == 1 ]]; then
+  fail "promtool not found at $PROMTOOL (make deps fetches it)"
+else
+  echo "*** SKIPPED promtool check of the live /metrics: $PROMTOOL not found ***"
+fi
 echo "web-test: ok: the rule added in the page blocked the scan ($hits hits); $(( $(date +%s) - start )) s; screenshots in $WORK/shots"
