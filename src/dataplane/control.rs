@@ -3,15 +3,13 @@
 //! swap the rule set in one atomic store.
 
 use crate::config::Config;
-use crate::rules::RuleSet;
 use anyhow::{bail, Context, Result};
-use arc_swap::ArcSwap;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// File names under `run_dir`.
@@ -87,45 +85,6 @@ pub fn signal(pid: i32, sig: libc::c_int) -> Result<()> {
         bail!("signalling pid {pid}: {}", std::io::Error::last_os_error());
     }
     Ok(())
-}
-
-/// Loads the configuration file again and compiles its rules. Errors carry file:line:col.
-pub fn compile(config: &Path, overrides: &dyn Fn(&mut Config)) -> Result<(Config, RuleSet), String> {
-    let mut cfg = Config::load(config).map_err(|e| e.to_string())?;
-    overrides(&mut cfg);
-    let rules = cfg
-        .compile_rules()
-        .map_err(|e| e.to_string().trim_end().to_string())?
-        .unwrap_or_else(RuleSet::empty);
-    Ok((cfg, rules))
-}
-
-/// Applies a reload: on success swaps the rule set, on failure keeps it. Returns a line for
-/// the log.
-pub fn reload(
-    config: &Path,
-    overrides: &dyn Fn(&mut Config),
-    running: &Config,
-    slot: &ArcSwap<RuleSet>,
-    status: &Mutex<ReloadStatus>,
-) -> String {
-    let mut st = status.lock().unwrap_or_else(|p| p.into_inner());
-    match compile(config, overrides) {
-        Ok((cfg, rules)) => {
-            let n = rules.rules.len();
-            slot.store(Arc::new(rules));
-            st.ok += 1;
-            st.last_success_unix = unix_now();
-            st.rules = n;
-            format!("reload: {n} rules loaded from {}{}", config.display(), restart_note(&cfg, running).unwrap_or_default())
-        }
-        Err(e) => {
-            st.failed += 1;
-            st.last_error = Some(e.clone());
-            st.last_failure_unix = Some(unix_now());
-            format!("reload refused, the running rules stay: {e}")
-        }
-    }
 }
 
 /// The sections of a reloaded configuration that differ from the running one and only take

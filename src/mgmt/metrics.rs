@@ -16,6 +16,7 @@ use crate::dataplane::judge::{ACTIONS, CAUSES};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
+use crate::dataplane::control::unix_now;
 
 /// The `Content-Type` of [`render`]'s output.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -369,9 +370,6 @@ fn sanitize(k: &str) -> String {
     k.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c.to_ascii_lowercase() } else { '_' }).collect()
 }
 
-fn unix_now() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
-}
 
 /// A metric type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -11,6 +11,7 @@
 
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
+use crate::dataplane::control::unix_now;
 
 /// The sections of the report that are shown as deltas since the window began.
 const WINDOWED: [&str; 2] = ["verdicts", "rule_hits"];
@@ -102,9 +103,6 @@ fn drop_sources(v: &Value) -> BTreeMap<String, u64> {
         .collect()
 }
 
-fn unix_now() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
-}
 
 #[cfg(test)]
 mod tests {

@@ -581,6 +581,8 @@ impl Store {
             Err(e) => {
                 st.failed += 1;
                 st.last_error = Some(e.clone());
+                // secsip_config_last_reload_success reads this against last_success_unix.
+                st.last_failure_unix = Some(self.clock.unix());
                 Err(format!("reload refused, the running rules stay: {e}"))
             }
         }
@@ -1025,6 +1027,7 @@ pub(crate) mod tests {
         assert!(e.starts_with("reload refused, the running rules stay: ") && e.contains("40-bad.toml:3:"), "{e}");
         let st = s.reloads.lock().unwrap().clone();
         assert_eq!((st.ok, st.failed), (1, 1));
+        assert!(st.last_failure_unix.is_some_and(|f| f >= st.last_success_unix), "the failure is dated after the last success: {st:?}");
         assert!(st.last_error.unwrap().contains(&d.join("40-bad.toml").display().to_string()), "the log names the full path");
         assert!(Arc::ptr_eq(&before, &s.slot().load_full()));
         let _ = std::fs::remove_dir_all(d);
