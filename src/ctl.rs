@@ -9,6 +9,7 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
+use crate::rules::CompileError;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
@@ -1082,39 +1083,9 @@ pub fn send(
 // ---------------------------------------------------------------------------------------------
 // Errors of the API
 
-/// One rule error, as the compiler reports it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RuleError {
-    /// Path relative to the datastore (or the local file it came from).
-    pub file: String,
-    /// 1-based line.
-    pub line: u64,
-    /// 1-based column.
-    pub col: u64,
-    /// The rule's id, if the error is in a rule.
-    pub id: Option<String>,
-    /// The key, if the error is in one.
-    pub key: Option<String>,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl fmt::Display for RuleError {
-    // Same shape as the compiler's CompileError, so editors and scripts read both alike.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: ", self.file, self.line, self.col)?;
-        if let Some(id) = &self.id {
-            write!(f, "'{id}': ")?;
-        }
-        if let Some(k) = &self.key {
-            write!(f, "{k}: ")?;
-        }
-        f.write_str(&self.message)
-    }
-}
-
-/// Reads `errors: [...]`, showing files that came from local paths at those paths.
-pub fn rule_errors(v: &Value, local: &BTreeMap<String, PathBuf>) -> Vec<RuleError> {
+/// Reads `errors: [...]` as the compiler's own errors (printed `file:line:col: 'id': key:
+/// message`), showing files that came from local paths at those paths.
+pub fn rule_errors(v: &Value, local: &BTreeMap<String, PathBuf>) -> Vec<CompileError> {
     let s = |e: &Value, k: &str| e.get(k).and_then(Value::as_str).map(str::to_string);
     v.get("errors")
         .and_then(Value::as_array)
@@ -1122,14 +1093,12 @@ pub fn rule_errors(v: &Value, local: &BTreeMap<String, PathBuf>) -> Vec<RuleErro
         .flatten()
         .map(|e| {
             let file = s(e, "file").unwrap_or_else(|| "?".into());
-            let file = local
-                .get(&file)
-                .map(|p| p.display().to_string())
-                .unwrap_or(file);
-            RuleError {
+            let file = local.get(&file).cloned().unwrap_or_else(|| PathBuf::from(file));
+            let num = |k: &str| e.get(k).and_then(Value::as_u64).unwrap_or(0) as usize;
+            CompileError {
                 file,
-                line: e.get("line").and_then(Value::as_u64).unwrap_or(0),
-                col: e.get("col").and_then(Value::as_u64).unwrap_or(0),
+                line: num("line"),
+                col: num("col"),
                 id: s(e, "id"),
                 key: s(e, "key"),
                 message: s(e, "message").unwrap_or_default(),
@@ -1148,7 +1117,7 @@ pub struct ApiError {
     /// `error.message`, or the body's text.
     pub message: String,
     /// Rule errors (for `invalid_rules`).
-    pub errors: Vec<RuleError>,
+    pub errors: Vec<CompileError>,
 }
 
 impl ApiError {
