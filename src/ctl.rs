@@ -2357,6 +2357,9 @@ mod tests {
         );
         let o = show("lists --json", r#"{"lists": []}"#);
         assert_eq!(o.out, "{\n  \"lists\": []\n}\n");
+        // --json re-prints the answer; a timestamp must come out as the daemon wrote it.
+        let o = show("stats --json", r#"{"since_unix": 1796490865.6153579}"#);
+        assert_eq!(o.out, "{\n  \"since_unix\": 1796490865.6153579\n}\n");
         assert_eq!(
             show(
                 "health",
