@@ -332,6 +332,13 @@ fn secsip_ctl_drives_the_real_server() {
     assert_eq!(code, 1);
     assert!(err.contains("20-extra.toml:3:"), "{err}");
     assert!(f.slot_set().rule_index("no-message").is_some(), "running kept the confirmed set");
+    // The broken file is in the rules directory too: a reload is refused, each error printed once
+    // with its place, and the engines keep what they run.
+    let (code, _, err) = ctl(&f, &tf, &["reload"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("reload refused, the running rules stay: 1 error(s)"), "{err}");
+    assert_eq!(err.matches("20-extra.toml:3:").count(), 1, "{err}");
+    assert!(f.slot_set().rule_index("no-message").is_some(), "running kept the confirmed set");
 
     // Bans: add, list, remove.
     let (code, _, err) = ctl(&f, &tf, &["bans", "add", "198.51.100.7", "--ttl", "10m", "--reason", "test"]);

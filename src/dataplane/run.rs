@@ -444,7 +444,8 @@ pub fn run(config_path: PathBuf, ov: Overrides) -> Result<()> {
                     let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
                     let res = store.lock().unwrap_or_else(|p| p.into_inner()).reload();
                     log(match res {
-                        Ok(l) | Err(l) => l,
+                        Ok(l) => l,
+                        Err(e) => e.message,
                     });
                     if let Some(h) = event_log.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
                         h.reopen();

@@ -463,9 +463,15 @@ impl Api {
                         let d = st.get(Ds::Running);
                         Ok(json_response(200, &json!({"name": "running", "version": d.version, "rules": d.rules, "message": line})))
                     }
-                    Err(line) => {
-                        eprintln!("secsip: {line}");
-                        Err(ApiError { status: 422, code: "invalid_rules", message: line, errors: Some(vec![]) })
+                    Err(e) => {
+                        eprintln!("secsip: {e}");
+                        // The errors travel as a list (paths relative to startup, like the editor's);
+                        // repeating them in the message would print them twice in `secsip ctl`.
+                        let message = match e.errors.len() {
+                            0 => e.message,
+                            n => format!("reload refused, the running rules stay: {n} error(s) in the startup rules on disk"),
+                        };
+                        Err(ApiError { status: 422, code: "invalid_rules", message, errors: Some(e.errors) })
                     }
                 }
             }
@@ -796,7 +802,10 @@ mod tests {
         std::fs::write(t.dir.join("60-bad.toml"), "[[rule]]\n").unwrap();
         let r = call(&t, "POST", "/api/reload", "");
         assert_eq!((r.status, code(&r)), (422, "invalid_rules".into()));
-        assert!(r.json()["error"]["message"].as_str().unwrap().contains("60-bad.toml"));
+        assert_eq!(r.json()["error"]["message"], "reload refused, the running rules stay: 1 error(s) in the startup rules on disk");
+        let errs = r.json()["errors"].clone();
+        assert_eq!(errs[0]["file"], "60-bad.toml", "the editor can place it: {errs}");
+        assert!(errs[0]["line"].as_u64().is_some(), "{errs}");
     }
 
     #[test]

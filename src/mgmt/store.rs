@@ -288,6 +288,28 @@ pub fn errors_text(dir: Option<&Path>, errors: &[CompileError]) -> String {
         .join("\n")
 }
 
+/// Why a reload was refused: the line the log gets, and the compiler's errors when the rules
+/// did not compile (paths relative to the rules directory, as in the startup datastore).
+#[derive(Debug, Clone)]
+pub struct ReloadError {
+    /// One line (or one per compile error) naming full paths, for the log and the API message.
+    pub message: String,
+    /// The compiler's errors; empty when the configuration or the directory could not be read.
+    pub errors: Vec<CompileError>,
+}
+
+impl ReloadError {
+    fn other(message: String) -> Self {
+        ReloadError { message, errors: vec![] }
+    }
+}
+
+impl std::fmt::Display for ReloadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 impl Store {
     /// Loads the rules directory (none: an empty set), compiles it and makes it running,
     /// startup and candidate. The slot the engines read is created here: take it with
@@ -573,24 +595,25 @@ impl Store {
     /// What SIGHUP does: the configuration (through the reloader) and the startup directory
     /// are read again, compiled, and made running; startup is what was read. Returns the log
     /// line; a refusal counts in `reloads.failed` and keeps everything.
-    pub fn reload(&mut self) -> std::result::Result<String, String> {
+    pub fn reload(&mut self) -> std::result::Result<String, ReloadError> {
         let res = self.try_reload();
         let mut st = self.reloads.lock().unwrap_or_else(|p| p.into_inner());
         match res {
             Ok(line) => Ok(line),
-            Err(e) => {
+            Err(mut e) => {
                 st.failed += 1;
-                st.last_error = Some(e.clone());
+                st.last_error = Some(e.message.clone());
                 // secsip_config_last_reload_success reads this against last_success_unix.
                 st.last_failure_unix = Some(self.clock.unix());
-                Err(format!("reload refused, the running rules stay: {e}"))
+                e.message = format!("reload refused, the running rules stay: {}", e.message);
+                Err(e)
             }
         }
     }
 
-    fn try_reload(&mut self) -> std::result::Result<String, String> {
+    fn try_reload(&mut self) -> std::result::Result<String, ReloadError> {
         let src = match &mut self.reloader {
-            Some(r) => r()?,
+            Some(r) => r().map_err(ReloadError::other)?,
             None => ReloadSource {
                 dir: self.dir.clone(),
                 opts: self.opts.clone(),
@@ -599,7 +622,8 @@ impl Store {
             },
         };
         let files = match &src.dir {
-            Some(d) => datastore::load_dir(d).map_err(|e| format!("{}: cannot read rules directory: {e}", d.display()))?,
+            Some(d) => datastore::load_dir(d)
+                .map_err(|e| ReloadError::other(format!("{}: cannot read rules directory: {e}", d.display())))?,
             None => Files::new(),
         };
         let saved = std::mem::replace(&mut self.opts, src.opts.clone());
@@ -607,7 +631,7 @@ impl Store {
             Ok(s) => s,
             Err(e) => {
                 self.opts = saved;
-                return Err(errors_text(src.dir.as_deref(), &e));
+                return Err(ReloadError { message: errors_text(src.dir.as_deref(), &e), errors: e });
             }
         };
         self.dir = src.dir.clone();
@@ -1024,7 +1048,9 @@ pub(crate) mod tests {
         std::fs::write(d.join("40-bad.toml"), BROKEN).unwrap();
         let before = s.slot().load_full();
         let e = s.reload().unwrap_err();
-        assert!(e.starts_with("reload refused, the running rules stay: ") && e.contains("40-bad.toml:3:"), "{e}");
+        assert!(e.message.starts_with("reload refused, the running rules stay: ") && e.message.contains("40-bad.toml:3:"), "{e}");
+        assert_eq!(e.errors.len(), 1, "{e:?}");
+        assert_eq!((e.errors[0].file.to_str(), e.errors[0].line), (Some("40-bad.toml"), 3), "relative to the rules directory");
         let st = s.reloads.lock().unwrap().clone();
         assert_eq!((st.ok, st.failed), (1, 1));
         assert!(st.last_failure_unix.is_some_and(|f| f >= st.last_success_unix), "the failure is dated after the last success: {st:?}");
