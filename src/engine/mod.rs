@@ -462,7 +462,8 @@ impl Core {
                 Verdict { action, cause: Cause::Rule(rule) }
             }
             Some((rule, Decision::Ban { duration_ns })) => {
-                if !self.hosts.ban(src.ip(), now.saturating_add(duration_ns), rule) {
+                let id = self.rules.ban_ids.get(rule as usize).copied().unwrap_or(rule);
+                if !self.hosts.ban(src.ip(), now.saturating_add(duration_ns), id) {
                     self.stats.ban_failures += 1;
                 }
                 Verdict::drop(Cause::Rule(rule))

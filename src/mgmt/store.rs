@@ -19,8 +19,48 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// The `rule` of a ban set through the API (rule bans carry the rule's index).
+/// The `rule` of a ban set through the API (rule bans carry the rule's [`RuleNames`] id).
 pub const API_BAN_RULE: u32 = u32::MAX;
+
+/// Distinct rule ids [`RuleNames`] remembers. Only the operator's rule files feed it (never
+/// traffic), so the bound is a guard against a runaway generator rather than an attacker.
+pub const MAX_RULE_NAMES: usize = 1 << 18;
+
+/// Ban ids that name a rule whatever set is running now: a ban outlives the set whose rule
+/// set it, and an index into that set would name another rule after a swap.
+#[derive(Debug, Default)]
+pub struct RuleNames {
+    ids: HashMap<String, u32>,
+    names: Vec<String>,
+}
+
+impl RuleNames {
+    /// The id reserved for rules past [`MAX_RULE_NAMES`]: their bans show as unknown.
+    pub const UNKNOWN: u32 = u32::MAX - 1;
+
+    /// Gives every rule of `set` its stable ban id.
+    pub fn stamp(&mut self, set: &mut RuleSet) {
+        set.ban_ids = set.rules.iter().map(|r| self.intern(&r.id)).collect();
+    }
+
+    fn intern(&mut self, id: &str) -> u32 {
+        if let Some(&n) = self.ids.get(id) {
+            return n;
+        }
+        if self.names.len() >= MAX_RULE_NAMES {
+            return Self::UNKNOWN;
+        }
+        let n = self.names.len() as u32;
+        self.ids.insert(id.to_string(), n);
+        self.names.push(id.to_string());
+        n
+    }
+
+    /// The rule id behind a ban id.
+    pub fn name(&self, n: u32) -> Option<&str> {
+        self.names.get(n as usize).map(String::as_str)
+    }
+}
 
 /// Longest commit-confirmed timeout, seconds.
 pub const MAX_CONFIRM_S: u64 = 3600;
@@ -249,6 +289,8 @@ pub struct Store {
     api_lists: BTreeMap<String, (ListKind, Vec<ApiEntry>)>,
     hosts: Arc<HostTable>,
     ban_reasons: HashMap<IpAddr, String>,
+    /// Stable ban ids of every rule id that has run.
+    names: RuleNames,
     limits: Limits,
     clock: Clock,
     counter: u64,
@@ -326,7 +368,9 @@ impl Store {
             Some(d) => datastore::load_dir(d).map_err(|e| format!("{}: cannot read rules directory: {e}", d.display()))?,
             None => Files::new(),
         };
-        let set = datastore::compile(&files, &opts).map_err(|e| errors_text(dir.as_deref(), &e.0))?;
+        let mut set = datastore::compile(&files, &opts).map_err(|e| errors_text(dir.as_deref(), &e.0))?;
+        let mut names = RuleNames::default();
+        names.stamp(&mut set);
         let now = clock.unix();
         let n = rule_count(&set);
         let mk = |counter: u64| Datastore {
@@ -355,6 +399,7 @@ impl Store {
             api_lists: BTreeMap::new(),
             hosts,
             ban_reasons: HashMap::new(),
+            names,
             limits,
             clock,
             counter: 3,
@@ -447,7 +492,8 @@ impl Store {
 
     /// Makes `set` (compiled from `files`) running: one store into the engines' slot. Counts
     /// in `reloads` when `count` (datastore changes; list entry edits are not reloads).
-    fn swap_running(&mut self, files: Files, set: RuleSet, count: bool) {
+    fn swap_running(&mut self, files: Files, mut set: RuleSet, count: bool) {
+        self.names.stamp(&mut set);
         let set = Arc::new(set);
         let v = Validation { valid: true, rules: Some(rule_count(&set)), errors: vec![] };
         self.slot.store(set.clone());
@@ -811,11 +857,9 @@ impl Store {
     }
 
     fn ban_view(&self, ip: IpAddr, until_ns: u64, rule: u32, now: u64) -> BanView {
-        let rule = if rule == API_BAN_RULE {
-            "api".to_string()
-        } else {
-            // Rule bans carry the index in the set that was running when they were set.
-            self.running_set.rules.get(rule as usize).map_or_else(|| format!("#{rule}"), |r| r.id.clone())
+        let rule = match rule {
+            API_BAN_RULE => "api".to_string(),
+            n => self.names.name(n).map_or_else(|| "(unknown rule)".to_string(), str::to_string),
         };
         BanView { ip, remaining_s: until_ns.saturating_sub(now) as f64 / 1e9, rule, reason: self.ban_reasons.get(&ip).cloned() }
     }
@@ -1100,6 +1144,37 @@ pub(crate) mod tests {
         s.set(Ds::Running, files, None).unwrap();
         assert_eq!(s.api_entries(), 0);
         let _ = std::fs::remove_dir_all(d);
+    }
+
+    #[test]
+    fn a_rule_ban_names_its_rule_after_the_set_changes() {
+        let (mut s, d) = store("ban-names");
+        let set = s.slot().load_full();
+        let i = set.rule_index("ip-block").unwrap();
+        let ip: IpAddr = "192.0.2.9".parse().unwrap();
+        // What the engine does when a ban rule fires.
+        assert!(s.hosts.ban(ip, s.clock.mono_ns() + 60_000_000_000, set.ban_ids[i]));
+        assert_eq!(s.bans()[0].rule, "ip-block");
+        // A set without that rule, with other rules at its index: the ban keeps its name.
+        let two = "[[rule]]\nid = \"aaa\"\nwhen = 'sip.method == \"MESSAGE\"'\naction = \"drop\"\n\n\
+                   [[rule]]\nid = \"bbb\"\nwhen = 'sip.method == \"INFO\"'\naction = \"drop\"\n";
+        let files = Files::from([("10-base.toml".to_string(), two.to_string())]);
+        s.set(Ds::Running, files, None).unwrap();
+        let mut ids = s.slot().load().ban_ids.clone();
+        ids.sort();
+        assert_eq!(ids, vec![2, 3], "new rule ids get new ban ids, not their indexes");
+        assert_eq!(s.bans()[0].rule, "ip-block");
+        // Back to the first set: the same rule id gets the same ban id.
+        s.rollback().unwrap();
+        assert_eq!(s.slot().load().ban_ids[i], set.ban_ids[i]);
+        let _ = std::fs::remove_dir_all(d);
+    }
+
+    #[test]
+    fn rule_names_are_bounded() {
+        let mut n = RuleNames { names: (0..MAX_RULE_NAMES).map(|i| i.to_string()).collect(), ..Default::default() };
+        assert_eq!(n.intern("one-more"), RuleNames::UNKNOWN);
+        assert_eq!(n.name(RuleNames::UNKNOWN), None);
     }
 
     #[test]

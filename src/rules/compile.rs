@@ -1320,6 +1320,7 @@ fn finish(b: Builder, rules: Vec<Rule>, sources: &[Source]) -> Result<RuleSet, C
     let obj_index = obj_index(&b.atoms, &rules, &member);
     let host_counters = b.objects.iter().filter(|o| o.scope.is_shared() && matches!(o.kind, ObjKind::Counter { .. })).count();
     let host_distincts = b.objects.iter().filter(|o| o.scope.is_shared() && matches!(o.kind, ObjKind::Distinct { .. })).count();
+    let ban_ids = (0..rules.len() as u32).collect();
     Ok(RuleSet {
         rules,
         lists: b.lists,
@@ -1339,6 +1340,7 @@ fn finish(b: Builder, rules: Vec<Rule>, sources: &[Source]) -> Result<RuleSet, C
         files: sources.iter().map(|s| s.path.clone()).collect(),
         host_counters,
         host_distincts,
+        ban_ids,
     })
 }
 

@@ -493,6 +493,9 @@ pub struct RuleSet {
     pub host_counters: usize,
     /// Distinct slots used in the host table.
     pub host_distincts: usize,
+    /// Per rule, the id its bans carry in the host table: the index, unless the management
+    /// store gives ids that stay the same across rule sets (a ban outlives the set that set it).
+    pub ban_ids: Vec<u32>,
 }
 
 impl RuleSet {
@@ -517,6 +520,7 @@ impl RuleSet {
             files: vec![],
             host_counters: 0,
             host_distincts: 0,
+            ban_ids: vec![],
         }
     }
 
