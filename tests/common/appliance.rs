@@ -56,7 +56,8 @@ pub fn unavailable() -> Option<String> {
 
 impl Testbed {
     /// Builds the testbed `name` (≤ 12 chars); `None` (after a loud SKIPPED line) when the
-    /// machine cannot.
+    /// machine cannot. `SECSIP_TESTBED_PREFIX` (≤ 8 chars of `[a-z0-9-]`) is put in front of
+    /// the name, so that two checkouts can run their end-to-end tests at once.
     pub fn up(name: &str) -> Option<Testbed> {
         Testbed::up_with_queues(name, 1)
     }
@@ -67,6 +68,7 @@ impl Testbed {
             eprintln!("SKIPPED {name}: {why}");
             return None;
         }
+        let name = &format!("{}{name}", std::env::var("SECSIP_TESTBED_PREFIX").unwrap_or_default());
         let work = root().join("target/testbed").join(name);
         let _ = std::fs::remove_dir_all(&work);
         std::fs::create_dir_all(&work).unwrap();

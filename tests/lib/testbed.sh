@@ -14,7 +14,7 @@
 #   testbed.sh down NAME                        kill what runs inside, delete everything
 #   testbed.sh check                            exit 77 with the reason if it cannot run here
 #
-# NAME is at most 12 characters. A bpf filesystem for the appliance's pinned XDP links is
+# NAME is at most 20 characters. A bpf filesystem for the appliance's pinned XDP links is
 # mounted at /run/secsip-testbed/NAME/bpffs (in the root mount namespace: `ip netns exec`
 # hides /sys/fs/bpf). Traffic stays inside: no namespace has a route anywhere else.
 # Can also be sourced; the functions are tb_up, tb_down, tb_check.
@@ -56,7 +56,7 @@ tb_down() {
 
 tb_up() {
     local name=$1 middle=${2:-none} queues=${3:-1}
-    [[ ${#name} -le 12 && $name =~ ^[a-z0-9-]+$ ]] || { echo "testbed: NAME must be 1-12 of [a-z0-9-]" >&2; return 2; }
+    [[ ${#name} -le 20 && $name =~ ^[a-z0-9-]+$ ]] || { echo "testbed: NAME must be 1-20 of [a-z0-9-]" >&2; return 2; }
     [[ $middle == none || $middle == bridge ]] || { echo "testbed: --middle none|bridge" >&2; return 2; }
     [[ $queues =~ ^[1-8]$ ]] || { echo "testbed: --queues 1..8" >&2; return 2; }
     tb_down "$name"
