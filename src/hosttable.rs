@@ -693,6 +693,31 @@ impl HostTable {
         out.into_iter().map(|(k, b)| (k.addr(), b)).collect()
     }
 
+    /// Zeroes one counter slot in every entry, so an object newly given the slot after a
+    /// reload starts fresh instead of reading the values of the object that held it before.
+    /// Runs on the management thread (O(capacity)); an engine still finishing a batch under the
+    /// previous rule set may add one batch's worth after the sweep passed its entry.
+    pub fn reset_counter_slot(&self, slot: usize) {
+        if slot < self.counters {
+            for e in 0..self.capacity() {
+                self.w(e, HEADER_WORDS + slot).store(0, Relaxed);
+            }
+        }
+    }
+
+    /// Zeroes one distinct slot (window and bitmap) in every entry; see
+    /// [`HostTable::reset_counter_slot`].
+    pub fn reset_distinct_slot(&self, slot: usize) {
+        if slot < self.distincts {
+            let base = self.distinct_base(slot);
+            for e in 0..self.capacity() {
+                for i in 0..DISTINCT_WORDS {
+                    self.w(e, base + i).store(0, Relaxed);
+                }
+            }
+        }
+    }
+
     /// Entries in use (at most [`HostTable::capacity`]).
     pub fn len(&self) -> usize {
         self.live.load(Relaxed)
@@ -706,6 +731,16 @@ impl HostTable {
     /// Number of entries (fixed at construction).
     pub fn capacity(&self) -> usize {
         self.mask + 1
+    }
+
+    /// Counter slots per entry (fixed at construction).
+    pub fn counter_slots(&self) -> usize {
+        self.counters
+    }
+
+    /// Distinct slots per entry (fixed at construction).
+    pub fn distinct_slots(&self) -> usize {
+        self.distincts
     }
 
     /// Bytes held by the table; fixed at construction.

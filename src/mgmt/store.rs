@@ -11,6 +11,7 @@ use crate::dataplane::control::ReloadStatus;
 use crate::hosttable::HostTable;
 use crate::rules::compile::CompileError;
 use crate::rules::lists::{List, ListKind};
+use crate::rules::slots::{HostSlots, SlotKind};
 use crate::rules::{CompileOptions, RuleSet};
 use arc_swap::ArcSwap;
 use std::collections::{BTreeMap, HashMap};
@@ -291,10 +292,19 @@ pub struct Store {
     ban_reasons: HashMap<IpAddr, String>,
     /// Stable ban ids of every rule id that has run.
     names: RuleNames,
+    /// Host-table slot owners, so shared counters keep their values across swaps.
+    host_slots: HostSlots,
     limits: Limits,
     clock: Clock,
     counter: u64,
     reloader: Option<Reloader>,
+}
+
+fn reset_slot(hosts: &HostTable, kind: SlotKind, slot: usize) {
+    match kind {
+        SlotKind::Counter => hosts.reset_counter_slot(slot),
+        SlotKind::Distinct => hosts.reset_distinct_slot(slot),
+    }
 }
 
 fn rule_count(rs: &RuleSet) -> usize {
@@ -371,6 +381,10 @@ impl Store {
         let mut set = datastore::compile(&files, &opts).map_err(|e| errors_text(dir.as_deref(), &e.0))?;
         let mut names = RuleNames::default();
         names.stamp(&mut set);
+        let mut host_slots = HostSlots::new(hosts.counter_slots(), hosts.distinct_slots());
+        for (kind, slot) in host_slots.stamp(&mut set)? {
+            reset_slot(&hosts, kind, slot);
+        }
         let now = clock.unix();
         let n = rule_count(&set);
         let mk = |counter: u64| Datastore {
@@ -400,6 +414,7 @@ impl Store {
             hosts,
             ban_reasons: HashMap::new(),
             names,
+            host_slots,
             limits,
             clock,
             counter: 3,
@@ -479,7 +494,11 @@ impl Store {
 
     /// Compiles files with the API entries on top.
     fn compile(&self, files: &Files) -> std::result::Result<RuleSet, Vec<CompileError>> {
-        datastore::compile(files, &self.opts_with_entries()).map_err(|e| e.0)
+        let set = datastore::compile(files, &self.opts_with_entries()).map_err(|e| e.0)?;
+        self.host_slots.check(&set).map_err(|message| {
+            vec![CompileError { file: PathBuf::new(), line: 1, col: 1, id: None, key: None, message }]
+        })?;
+        Ok(set)
     }
 
     /// Compiles `files` without changing anything.
@@ -494,6 +513,12 @@ impl Store {
     /// in `reloads` when `count` (datastore changes; list entry edits are not reloads).
     fn swap_running(&mut self, files: Files, mut set: RuleSet, count: bool) {
         self.names.stamp(&mut set);
+        // Zeroed before the store: a slot released by this very swap is handed out only when
+        // nothing else is free, so no engine still reads the old set's meaning of a reset slot.
+        let resets = self.host_slots.stamp(&mut set).expect("Store::compile checked the slots");
+        for (kind, slot) in resets {
+            reset_slot(&self.hosts, kind, slot);
+        }
         let set = Arc::new(set);
         let v = Validation { valid: true, rules: Some(rule_count(&set)), errors: vec![] };
         self.slot.store(set.clone());
@@ -1100,6 +1125,62 @@ pub(crate) mod tests {
         assert!(st.last_failure_unix.is_some_and(|f| f >= st.last_success_unix), "the failure is dated after the last success: {st:?}");
         assert!(st.last_error.unwrap().contains(&d.join("40-bad.toml").display().to_string()), "the log names the full path");
         assert!(Arc::ptr_eq(&before, &s.slot().load_full()));
+        let _ = std::fs::remove_dir_all(d);
+    }
+
+    fn obj(id: &str, scope: &str, kind: &str) -> String {
+        let extra = match (scope, kind) {
+            ("key", _) => "key = \"sip.to.user\"\n",
+            _ => "",
+        };
+        let body = if kind == "counter" { "decrement = 0\nperiod = \"1h\"\n" } else { "value = \"sip.from.user\"\nwindow = \"1h\"\n" };
+        format!("[[object]]\nid = \"{id}\"\nscope = \"{scope}\"\n{extra}kind = \"{kind}\"\n{body}\n")
+    }
+
+    #[test]
+    fn shared_counters_keep_their_values_across_a_reload_that_adds_removes_and_reorders() {
+        use crate::hosttable::HostLimits;
+        use crate::rules::objects::{host_count, host_distinct_add, host_value, ScopeKeys};
+        let d = std::env::temp_dir().join(format!("secsip-store-slots-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        // A rule that reads fields first, so field numbering shifts when the files change.
+        let lead = "[[rule]]\nid = \"r\"\nwhen = 'sip.ua == \"x\"'\naction = \"drop\"\n\n";
+        let a = [obj("src-a", "source", "counter"), obj("global-b", "global", "counter"), obj("user-d", "key", "counter"), obj("src-c", "source", "distinct")];
+        std::fs::write(d.join("10.toml"), a.concat()).unwrap();
+        // Exactly the slots set A needs: the new object of set B must reuse the removed one's.
+        let hosts = Arc::new(HostTable::new(HostLimits { counters: 3, distincts: 1, ..Default::default() }));
+        let opts = CompileOptions { host_counters: 3, host_distincts: 1, ..CompileOptions::standard() };
+        let mut s = Store::open(Some(d.clone()), opts, Limits::default(), hosts.clone(), Default::default(), Clock::system()).unwrap();
+        let keys = ScopeKeys { src: Some("192.0.2.5".parse().unwrap()), is_request: true, ..Default::default() };
+        let now = s.clock().mono_ns();
+        let find = |s: &Store, id: &str| s.running_set().objects.iter().find(|o| o.id == id).cloned().unwrap();
+        let bump = |s: &Store, id: &str, n: u32| (0..n).for_each(|_| {
+            host_count(&hosts, &find(s, id), &keys, Some(42), now);
+        });
+        bump(&s, "src-a", 3);
+        bump(&s, "global-b", 5);
+        bump(&s, "user-d", 7);
+        for v in 0..4u64 {
+            host_distinct_add(&hosts, &find(&s, "src-c"), &keys, None, now, v.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        }
+        let read = |s: &Store, id: &str| host_value(&hosts, &find(s, id), &keys, Some(42), now);
+        let before = [read(&s, "src-a"), read(&s, "user-d"), read(&s, "src-c")];
+        assert_eq!(before[..2], [3, 7]);
+        // Set B: a new counter first, global-b gone, the rest reordered behind other fields.
+        let lead_b = "[[rule]]\nid = \"q\"\nwhen = 'sip.from.host == \"y\" || sip.call_id == \"z\"'\naction = \"drop\"\n\n";
+        let b = [lead_b.to_string(), obj("new-e", "source", "counter"), obj("src-c", "source", "distinct"), obj("user-d", "key", "counter"), obj("src-a", "source", "counter"), lead.to_string()];
+        std::fs::write(d.join("10.toml"), b.concat()).unwrap();
+        s.reload().unwrap();
+        assert_eq!([read(&s, "src-a"), read(&s, "user-d"), read(&s, "src-c")], before, "survivors keep their state");
+        assert_eq!(read(&s, "new-e"), 0, "the newcomer took global-b's slot and starts fresh, not at 5");
+        bump(&s, "new-e", 2);
+        assert_eq!((read(&s, "new-e"), read(&s, "src-a")), (2, 3));
+        // A set that needs more slots than the running table has is refused, naming why.
+        std::fs::write(d.join("20.toml"), obj("one-too-many", "global", "counter")).unwrap();
+        let e = s.reload().unwrap_err();
+        assert!(e.message.contains("counter") && e.message.contains("slots"), "{e}");
+        assert_eq!(read(&s, "src-a"), 3);
         let _ = std::fs::remove_dir_all(d);
     }
 

@@ -1001,7 +1001,13 @@ pub fn compile_with(
             }
             _ => 0,
         };
-        let fp = fingerprint(&[id, o.scope.get_ref(), o.kind.get_ref(), o.value.as_ref().map(|v| v.get_ref().as_str()).unwrap_or(""), &format!("{kind:?}{max_entries}{normalize}{scope:?}")]);
+        // By names, never by compiler-assigned numbers (field slots follow declaration order):
+        // live state is found again by this after a reload that reorders the files.
+        let scope_def = match scope {
+            Scope::Key { .. } => format!("key={}", o.key.as_ref().map(|k| k.get_ref().as_str()).unwrap_or("")),
+            other => format!("{other:?}"),
+        };
+        let fp = fingerprint(&[id, o.scope.get_ref(), o.kind.get_ref(), o.value.as_ref().map(|v| v.get_ref().as_str()).unwrap_or(""), &format!("{kind:?}{max_entries}{normalize}{scope_def}")]);
         let _ = &o.description;
         b.object_ids.insert(id.clone(), b.objects.len() as u32);
         b.objects.push(Object {

@@ -2,7 +2,7 @@
 //!
 //! `expr` parses `when` expressions, `fields` names what rules can read, `lists` holds allow
 //! and block lists, `compile` turns files into a scheduled [`RuleSet`] (`model`), `eval` runs
-//! it, `objects` keeps the per-engine stateful containers, `import` converts SecSip rules.
+//! it, `objects` keeps the per-engine stateful containers, `import` converts SecSip rules, `slots` keeps shared objects' host-table slots across reloads.
 
 pub mod compile;
 pub mod eval;
@@ -13,6 +13,7 @@ pub mod import;
 pub mod lists;
 pub mod model;
 pub mod objects;
+pub mod slots;
 
 pub use compile::{compile, compile_dir, compile_files, compile_with, CompileError, CompileErrors, CompileOptions};
 pub use model::RuleSet;
