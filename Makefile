@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PCAP ?= tests/pcaps/sipp-call.pcap
 
-.PHONY: all deps build release dist ansible-test web-test test unit lint run replay bench perf perf-engine check-config rules-check clean
+.PHONY: all deps build release dist ansible-test web-test fuzz fuzz-merge test unit lint run replay bench perf perf-engine check-config rules-check clean
 
 all: build
 
@@ -38,12 +38,26 @@ ansible-test: dist
 web-test: build
 	SECSIP_REQUIRE_NETNS=$${SECSIP_REQUIRE_NETNS:-$$( [ "$$(id -u)" = 0 ] && echo 1 || echo 0)} bash tests/web/run.sh target/debug/secsip
 
+## fuzz: every coverage-guided target (fuzz/fuzz_targets: frame decoder, SIP parser, the whole
+## engine with the shipped rules) for FUZZ_SECONDS each, from the kept corpus (fuzz/corpus, read
+## only; new inputs go to target/fuzz). A crash fails the run and names the input: copy it into
+## fuzz/regressions/<target>/ and `cargo test --test fuzz_corpus` replays it from then on.
+FUZZ_SECONDS ?= 20
+FUZZ_TARGETS ?= frame sip engine
+fuzz:
+	@bash tests/lib/fuzz.sh run $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+## fuzz-merge: minimise what the runs found into the kept corpus (then commit fuzz/corpus)
+fuzz-merge:
+	@bash tests/lib/fuzz.sh merge 0 $(FUZZ_TARGETS)
+
 ## test: install what is missing, then the whole suite (unit, property, end-to-end, namespaces)
 test: deps
 	$(CARGO) build --all-targets
 	SECSIP_REQUIRE_NETNS=$${SECSIP_REQUIRE_NETNS:-$$( [ "$$(id -u)" = 0 ] && echo 1 || echo 0)} $(CARGO) test --no-fail-fast
 	$(CARGO) run --quiet -- --check -c config/secsip.toml
 	$(CARGO) clippy --all-targets --quiet -- -D warnings
+	$(MAKE) --no-print-directory fuzz
 	$(MAKE) --no-print-directory ansible-test
 	$(MAKE) --no-print-directory web-test
 

@@ -26,6 +26,7 @@ pub mod dataplane;
 pub mod engine;
 pub mod eve;
 pub mod fixtures;
+pub mod fuzz;
 pub mod hash;
 pub mod hosttable;
 pub mod mgmt;

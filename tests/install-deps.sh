@@ -155,4 +155,9 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "install-deps: cargo not found: install a Rust toolchain >= 1.85 (rustup) first" >&2
   exit 1
 fi
-echo "install-deps: ok (${pkgs[*]}, sipvicious and promtool present; $(cargo --version))"
+# cargo-fuzz drives the fuzz targets (make fuzz); pinned so CI builds what was tried here.
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "install-deps: installing cargo-fuzz 0.13.2"
+  cargo install cargo-fuzz --locked --version 0.13.2 --quiet
+fi
+echo "install-deps: ok (${pkgs[*]}, sipvicious, promtool and $(cargo fuzz --version) present; $(cargo --version))"

@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus from the shipped captures: every frame of tests/pcaps/*.pcap (frame),
+each UDP/TCP payload on port 5060 (sip), and each capture as one length-prefixed sequence
+(engine, the input format of fuzz_targets/engine.rs). Run once; libFuzzer grows from here."""
+import hashlib, os, struct, sys
+
+root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+def frames(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    magic = data[:4]
+    end = "<" if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    link = struct.unpack(end + "I", data[20:24])[0]
+    off = 24
+    while off + 16 <= len(data):
+        _, _, incl, _ = struct.unpack(end + "IIII", data[off:off + 16])
+        off += 16
+        pkt = data[off:off + incl]
+        off += incl
+        if link == 1:
+            yield pkt
+        elif link == 113 and len(pkt) >= 16:  # Linux cooked capture: rebuild an Ethernet header
+            yield b"\x02\0\0\0\0\x02\x02\0\0\0\0\x01" + pkt[14:16] + pkt[16:]
+
+def payload(f):
+    """UDP/TCP payload of an untagged IPv4/IPv6 frame to or from port 5060, if any."""
+    et = f[12:14]
+    if et == b"\x08\x00" and len(f) > 34:
+        ihl = (f[14] & 15) * 4
+        proto, l4 = f[23], 14 + ihl
+    elif et == b"\x86\xdd" and len(f) > 54:
+        proto, l4 = f[20], 54
+    else:
+        return None
+    ports = struct.unpack(">HH", f[l4:l4 + 4]) if len(f) >= l4 + 4 else (0, 0)
+    if 5060 not in ports:
+        return None
+    if proto == 17:
+        return f[l4 + 8:]
+    if proto == 6 and len(f) > l4 + 12:
+        return f[l4 + (f[l4 + 12] >> 4) * 4:] or None
+    return None
+
+def put(target, data):
+    name = hashlib.sha1(data).hexdigest()
+    with open(os.path.join(root, "fuzz", "corpus", target, name), "wb") as f:
+        f.write(data)
+
+pcaps = sorted(p for p in os.listdir(os.path.join(root, "tests", "pcaps")) if p.endswith(".pcap"))
+for p in pcaps:
+    seq = b""
+    for i, f in enumerate(frames(os.path.join(root, "tests", "pcaps", p))):
+        if i < 64:
+            put("frame", f)
+        if len(seq) < 60000:
+            seq += struct.pack(">H", len(f)) + f
+        pl = payload(f)
+        if pl and i < 64:
+            put("sip", pl)
+    put("engine", seq)
+print("seeded", {t: len(os.listdir(os.path.join(root, "fuzz", "corpus", t))) for t in ("frame", "sip", "engine")}, file=sys.stderr)
