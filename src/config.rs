@@ -41,6 +41,18 @@ pub enum Failure {
     FailClosed,
 }
 
+/// What the XDP program does with a frame it cannot prove is not SIP (a VLAN stack or
+/// extension chain deeper than it walks, a fragment, ESP, an unknown protocol or ethertype).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unclassified {
+    /// Send it to the engines, which decode it (counted per cause either way).
+    #[default]
+    Userspace,
+    /// Drop it in the kernel (counted per cause and as `unclassified_dropped`).
+    Drop,
+}
+
 /// How the XDP program is attached.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -88,8 +100,9 @@ pub struct ApplianceConfig {
     pub spin_polls: u32,
     /// Longest a sleeping worker or engine waits before housekeeping, ms. Default 100.
     pub idle_timeout_ms: u64,
-    /// Steer IP fragments to the engines (they may hide SIP). Default true.
-    pub fragments: bool,
+    /// Frames the XDP program cannot prove are not SIP (fragments included): `userspace`
+    /// (default) or `drop`. Never bridged uninspected.
+    pub unclassified: Unclassified,
     /// Drop banned sources' SIP in the XDP program, before userspace. Default true.
     pub xdp_bans: bool,
     /// Entries of the XDP ban map (bans beyond it are still enforced by the engines). Default 65536.
@@ -120,7 +133,7 @@ impl Default for ApplianceConfig {
             engine_queue: 2048,
             spin_polls: 256,
             idle_timeout_ms: 100,
-            fragments: true,
+            unclassified: Unclassified::Userspace,
             xdp_bans: true,
             xdp_bans_max: 65536,
             bpffs: PathBuf::from("/sys/fs/bpf/secsip"),
