@@ -41,6 +41,18 @@ pub enum Failure {
     FailClosed,
 }
 
+/// What the XDP program does with a frame it cannot prove is not SIP (a VLAN stack or
+/// extension chain deeper than it walks, a fragment, ESP, an unknown protocol or ethertype).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unclassified {
+    /// Send it to the engines, which decode it (counted per cause either way).
+    #[default]
+    Userspace,
+    /// Drop it in the kernel (counted per cause and as `unclassified_dropped`).
+    Drop,
+}
+
 /// How the XDP program is attached.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -88,8 +100,9 @@ pub struct ApplianceConfig {
     pub spin_polls: u32,
     /// Longest a sleeping worker or engine waits before housekeeping, ms. Default 100.
     pub idle_timeout_ms: u64,
-    /// Steer IP fragments to the engines (they may hide SIP). Default true.
-    pub fragments: bool,
+    /// Frames the XDP program cannot prove are not SIP (fragments included): `userspace`
+    /// (default) or `drop`. Never bridged uninspected.
+    pub unclassified: Unclassified,
     /// Drop banned sources' SIP in the XDP program, before userspace. Default true.
     pub xdp_bans: bool,
     /// Entries of the XDP ban map (bans beyond it are still enforced by the engines). Default 65536.
@@ -120,7 +133,7 @@ impl Default for ApplianceConfig {
             engine_queue: 2048,
             spin_polls: 256,
             idle_timeout_ms: 100,
-            fragments: true,
+            unclassified: Unclassified::Userspace,
             xdp_bans: true,
             xdp_bans_max: 65536,
             bpffs: PathBuf::from("/sys/fs/bpf/secsip"),
@@ -250,8 +263,14 @@ pub struct EngineConfig {
     pub sip_tcp_ports: Vec<u16>,
     /// What to do with a SIP message that fails validation. Default `drop`.
     pub malformed: Policy,
-    /// What to do with a frame that claims to be IP but cannot be decoded. Default `drop`.
+    /// What to do with a frame that claims to be IP but cannot be decoded, or is deeper than
+    /// `decode` allows. Default `drop`.
     pub undecodable: Policy,
+    /// What to do with ESP (IPsec encryption): its ports and payload cannot be inspected.
+    /// Default `drop`; `forward` lets IPsec tunnels cross uninspected (counted as `esp`).
+    pub esp: Policy,
+    /// How deep the frame decoder walks VLAN stacks and extension-header chains.
+    pub decode: crate::wire::DecodeLimits,
     /// Timer wheel resolution in milliseconds: state expires at most this late. Default 100.
     pub timer_tick_ms: u64,
     /// SIP parser and validation limits.
@@ -273,6 +292,8 @@ impl Default for EngineConfig {
             sip_tcp_ports: vec![5060],
             malformed: Policy::Drop,
             undecodable: Policy::Drop,
+            esp: Policy::Drop,
+            decode: crate::wire::DecodeLimits::DEFAULT,
             timer_tick_ms: 100,
             sip: Limits::default(),
             reassembly: ReasmLimits::default(),
@@ -534,6 +555,20 @@ mod tests {
         let e = Config::from_str("[management]\nport = 1\n", Path::new("c.toml")).unwrap_err().to_string();
         assert!(e.starts_with("c.toml:2:1"), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn decode_limits_default_and_are_bounded_with_file_line_and_field() {
+        let c = Config::from_str("", Path::new("c.toml")).unwrap();
+        assert_eq!((c.engine.decode.max_vlan_tags, c.engine.decode.max_ext_headers, c.engine.esp), (4, 8, Policy::Drop));
+        let c = Config::from_str("[engine]\nesp = \"forward\"\n[engine.decode]\nmax_vlan_tags = 16\nmax_ext_headers = 64\n", Path::new("c.toml")).unwrap();
+        assert_eq!((c.engine.decode.max_vlan_tags, c.engine.decode.max_ext_headers, c.engine.esp), (16, 64, Policy::Forward));
+        let e = Config::from_str("[engine.decode]\nmax_vlan_tags = 17\n", Path::new("conf/s.toml")).unwrap_err().to_string();
+        assert!(e.starts_with("conf/s.toml:2:") && e.contains("engine.decode.max_vlan_tags = 17") && e.contains("16"), "{e}");
+        let e = Config::from_str("[engine.decode]\nmax_vlan_tags = 2\nmax_ext_headers = 300\n", Path::new("c.toml")).unwrap_err().to_string();
+        assert!(e.starts_with("c.toml:3:") && e.contains("engine.decode.max_ext_headers = 300") && e.contains("64"), "{e}");
+        let e = Config::from_str("[engine]\nesp = \"allow\"\n", Path::new("c.toml")).unwrap_err().to_string();
+        assert!(e.starts_with("c.toml:2:"), "{e}");
     }
 
     #[test]

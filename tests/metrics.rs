@@ -44,6 +44,8 @@ fn hand_built() -> Value {
     r["reloads"] = json!({"ok": 3, "failed": 2, "last_error": "99-extra.toml:1:1: bad", "last_success_unix": 1.7e9, "last_failure_unix": 1.7e9 + 60.0, "rules": 1});
     r["events"] = json!({"written": 10, "queued": 11, "suppressed": 5, "lost": 1});
     r["bans"] = json!({"active": 3, "in_xdp": 3});
+    r["nics"][0]["unclassified"]["fragment"] = json!(7);
+    r["nics"][0]["xdp"]["unclassified_dropped"] = json!(7);
     r["top_drop_sources"] = json!([{"ip": "2001:db8::66", "drops": 99}, {"ip": "192.0.2.1", "drops": 1}]);
     r
 }
@@ -292,6 +294,9 @@ fn the_captured_report_renders_valid_metrics() {
     }
     let outside = r["nics"][0]["name"].as_str().unwrap();
     assert_eq!(p.get(&format!("secsip_xdp_rx_packets_total{{nic={outside:?}}}")), r["nics"][0]["xdp"]["rx"].as_f64().unwrap());
+    for (cause, v) in r["nics"][0]["unclassified"].as_object().expect("nics[].unclassified") {
+        assert_eq!(p.get(&format!("secsip_xdp_unclassified_packets_total{{cause={cause:?},nic={outside:?}}}")), v.as_f64().unwrap(), "{cause}");
+    }
     for (k, v) in r["verdicts"].as_object().unwrap() {
         let (cause, action) = k.split_once('.').unwrap();
         assert_eq!(p.get(&format!("secsip_verdicts_total{{reason={cause:?},verdict={action:?}}}")), v.as_f64().unwrap(), "{k}");
@@ -312,6 +317,8 @@ fn a_report_with_every_section_and_awkward_values_renders_valid_metrics() {
     assert_eq!(p.get("secsip_config_reload_failures_total{}"), 2.0);
     assert_eq!(p.get(r#"secsip_verdicts_total{reason="banned",verdict="drop"}"#), 12.0);
     assert_eq!(p.get(r#"secsip_engine_inject_failures_total{engine="1",reason="too_large"}"#), 2.0);
+    assert_eq!(p.get(r#"secsip_xdp_unclassified_packets_total{cause="fragment",nic="outside"}"#), 7.0);
+    assert_eq!(p.get(r#"secsip_xdp_unclassified_dropped_packets_total{nic="outside"}"#), 7.0);
     assert!(p.series.contains_key(&format!("secsip_rule_hits_total{{rule={:?}}}", "odd \"rule\"\\id\nx")), "{text}");
     assert!(text.contains(&format!("secsip_engine_frames_total{{engine=\"1\"}} {}\n", u64::MAX - 1)), "u64 counters keep every digit");
     assert!(p.series.contains_key(r#"secsip_engine_latency_seconds{engine="1",quantile="0.99"}"#));

@@ -124,7 +124,9 @@ impl Parts {
                 .map(|n| {
                     let c = n.counters();
                     let m: BTreeMap<&str, u64> = COUNTERS.iter().copied().zip(c).collect();
-                    json!({"name": n.name, "ifindex": n.ifindex, "mode": n.mode.name(), "xdp": m})
+                    let causes = crate::wire::classify::Unclassified::ALL.iter().map(|u| u.name());
+                    let u: BTreeMap<&str, u64> = causes.zip(n.unclassified()).collect();
+                    json!({"name": n.name, "ifindex": n.ifindex, "mode": n.mode.name(), "xdp": m, "unclassified": u})
                 })
                 .collect();
             (nics, ())

@@ -159,6 +159,16 @@ pub fn render(r: &Value) -> String {
             n(&x["fail_open"]),
             n(&x["fail_closed"]),
         );
+        let causes: Vec<String> = nic["unclassified"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, v)| v.as_u64().is_some_and(|v| v > 0))
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        if !causes.is_empty() || x["unclassified_dropped"].as_u64().is_some_and(|v| v > 0) {
+            let _ = writeln!(o, "  {:<19} unclassified: {}  (dropped {})", "", causes.join(", "), n(&x["unclassified_dropped"]));
+        }
     }
     let _ = writeln!(o, "\nQueues (AF_XDP workers)");
     for q in r["queues"].as_array().into_iter().flatten() {

@@ -6,7 +6,8 @@
 //! Each NIC gets its own instance because `xsks_map` is keyed by queue index and both NICs
 //! have a queue 0. The program itself is `bpf/secsip.bpf.c`.
 
-use crate::config::{ApplianceConfig, EngineConfig, Failure, XdpMode};
+use crate::config::{ApplianceConfig, EngineConfig, Failure, Unclassified as UnclassifiedPolicy, XdpMode};
+use crate::wire::classify::{self, Unclassified};
 use anyhow::{bail, Context, Result};
 use aya::maps::{Array, DevMap, HashMap as BpfHashMap, MapData, PerCpuArray};
 use aya::programs::links::{FdLink, PinnedLink};
@@ -19,11 +20,13 @@ use std::path::{Path, PathBuf};
 static PROGRAM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/secsip.bpf.o"));
 
 /// Counters of the XDP program, in the order of `enum counter` in the C source.
-pub const COUNTERS: [&str; 7] = ["rx", "bridged", "to_userspace", "fail_open", "fail_closed", "banned", "redirect_failed"];
+pub const COUNTERS: [&str; 8] =
+    ["rx", "bridged", "to_userspace", "fail_open", "fail_closed", "banned", "redirect_failed", "unclassified_dropped"];
 
 const F_FAIL_OPEN: u32 = 1;
 const F_BANS: u32 = 2;
-const F_FRAGMENTS: u32 = 4;
+// 4 was "steer fragments": fragments are now always unclassified.
+const F_UNCLASSIFIED_DROP: u32 = 8;
 
 /// Key of the `bans` map (`struct ban_key`).
 #[repr(C)]
@@ -54,11 +57,28 @@ impl BanKey {
 #[derive(Clone, Copy, Debug)]
 struct Settings {
     flags: u32,
-    _pad: u32,
+    /// VLAN tags walked (at most `XDP_MAX_VLAN_TAGS`).
+    max_vlan: u8,
+    /// Extension / AH headers walked (at most `XDP_MAX_EXT_HEADERS`).
+    max_ext: u8,
+    _pad: u16,
 }
 
-// SAFETY: repr(C), two u32.
+// SAFETY: repr(C), integers only, no padding (4 + 1 + 1 + 2 bytes, align 4).
 unsafe impl Pod for Settings {}
+
+impl Settings {
+    /// The program never walks deeper than the decoder would accept, so it never bridges a
+    /// frame userspace would have refused.
+    fn of(app: &ApplianceConfig, eng: &EngineConfig) -> Settings {
+        Settings {
+            flags: flags(app),
+            max_vlan: eng.decode.max_vlan_tags.min(classify::XDP_MAX_VLAN_TAGS),
+            max_ext: eng.decode.max_ext_headers.min(classify::XDP_MAX_EXT_HEADERS),
+            _pad: 0,
+        }
+    }
+}
 
 /// How the program ended up attached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -139,8 +159,8 @@ fn flags(app: &ApplianceConfig) -> u32 {
     if app.xdp_bans {
         f |= F_BANS;
     }
-    if app.fragments {
-        f |= F_FRAGMENTS;
+    if app.unclassified == UnclassifiedPolicy::Drop {
+        f |= F_UNCLASSIFIED_DROP;
     }
     f
 }
@@ -169,7 +189,19 @@ impl XdpNic {
                 ports.set(u32::from(p), b, 0)?;
             }
         }
-        Self::write_settings(&mut ebpf, flags(app))?;
+        {
+            let mut types: Array<&mut MapData, u8> =
+                Array::try_from(ebpf.map_mut("not_sip_ethertypes").context("map not_sip_ethertypes")?)?;
+            for &(t, _) in classify::NOT_SIP_ETHERTYPES {
+                types.set(u32::from(t), 1, 0)?;
+            }
+            let mut protos: Array<&mut MapData, u8> =
+                Array::try_from(ebpf.map_mut("not_sip_protos").context("map not_sip_protos")?)?;
+            for &(p, _) in classify::NOT_SIP_PROTOCOLS {
+                protos.set(u32::from(p), 1, 0)?;
+            }
+        }
+        Self::write_settings(&mut ebpf, Settings::of(app, eng))?;
 
         let prog: &mut Xdp = ebpf.program_mut("secsip_xdp").context("program secsip_xdp")?.try_into()?;
         prog.load().context("the kernel refused the XDP program")?;
@@ -197,16 +229,25 @@ impl XdpNic {
         Ok(XdpNic { name: name.to_string(), ifindex, mode, ebpf, pin })
     }
 
-    fn write_settings(ebpf: &mut Ebpf, flags: u32) -> Result<()> {
+    fn write_settings(ebpf: &mut Ebpf, s: Settings) -> Result<()> {
         let mut settings: Array<&mut MapData, Settings> = Array::try_from(ebpf.map_mut("settings").context("map settings")?)?;
-        settings.set(0, Settings { flags, _pad: 0 }, 0)?;
+        settings.set(0, s, 0)?;
         Ok(())
     }
 
     /// Sums the per-CPU counters, in [`COUNTERS`] order.
     pub fn counters(&self) -> [u64; COUNTERS.len()] {
-        let mut out = [0u64; COUNTERS.len()];
-        let Some(map) = self.ebpf.map("counters") else { return out };
+        self.sum_per_cpu("counters")
+    }
+
+    /// Frames the program could not classify, by cause, in [`Unclassified::ALL`] order.
+    pub fn unclassified(&self) -> [u64; Unclassified::ALL.len()] {
+        self.sum_per_cpu("unclassified")
+    }
+
+    fn sum_per_cpu<const N: usize>(&self, name: &str) -> [u64; N] {
+        let mut out = [0u64; N];
+        let Some(map) = self.ebpf.map(name) else { return out };
         let Ok(arr) = PerCpuArray::<&MapData, u64>::try_from(map) else { return out };
         for (i, o) in out.iter_mut().enumerate() {
             if let Ok(v) = arr.get(&(i as u32), 0) {
@@ -268,10 +309,11 @@ impl XdpPair {
         Ok(XdpPair { nics: [out_nic, in_nic], bans_max: app.xdp_bans_max as usize, installed: hashbrown::HashMap::new() })
     }
 
-    /// Rewrites the settings of both programs (a reload changed the failure policy or bans).
-    pub fn configure(&mut self, app: &ApplianceConfig) -> Result<()> {
+    /// Rewrites the settings of both programs (a reload changed the failure policy, bans, the
+    /// unclassified policy or the decoder's limits).
+    pub fn configure(&mut self, app: &ApplianceConfig, eng: &EngineConfig) -> Result<()> {
         for n in &mut self.nics {
-            XdpNic::write_settings(&mut n.ebpf, flags(app))?;
+            XdpNic::write_settings(&mut n.ebpf, Settings::of(app, eng))?;
         }
         Ok(())
     }

@@ -13,6 +13,8 @@ pub mod reject;
 pub mod replay;
 pub mod state;
 pub mod table;
+#[cfg(test)]
+mod steer_tests;
 
 use crate::config::EngineConfig;
 use crate::hash::Keyer;
@@ -275,11 +277,14 @@ impl Engine {
         core.evaluator.fired.clear();
         core.tick(now, reasm);
         let before = core.dropped.len();
-        let (verdict, frames, sip) = match wire::decode(frame) {
+        let (verdict, frames, sip) = match wire::decode_with(frame, &core.cfg.decode) {
             Err(e) => (core.undecodable(e), single, None),
             Ok(Frame::NotIp { .. }) => (core.not_sip(1), single, None),
             Ok(Frame::Ip(d)) => match d.frag {
-                // Only UDP SIP is reassembled; other fragmented traffic is bridged.
+                // Only UDP is reassembled: a fragment that may hold SIP the engine cannot see
+                // (TCP, or UDP behind AH) is undecodable; other fragmented traffic is bridged.
+                Some(_) if d.transport == Transport::Tcp => (core.undecodable(DecodeError::FragmentedTcp), single, None),
+                Some(_) if d.transport == Transport::Other(51) => (core.undecodable(DecodeError::FragmentedAh), single, None),
                 Some(_) if d.transport != Transport::Udp => (core.not_sip(1), single, None),
                 Some(f) => {
                     let key = FragKey { src: d.src, dst: d.dst, id: f.id, proto: 17 };
@@ -345,7 +350,8 @@ impl Core {
         if let Some(i) = DecodeError::ALL.iter().position(|x| *x == e) {
             self.stats.decode_errors[i] += 1;
         }
-        Verdict { action: self.cfg.undecodable.action(), cause: Cause::Decode(e) }
+        let policy = if e == DecodeError::Esp { self.cfg.esp } else { self.cfg.undecodable };
+        Verdict { action: policy.action(), cause: Cause::Decode(e) }
     }
 
     fn not_sip(&mut self, frames: usize) -> Verdict {

@@ -76,9 +76,14 @@ fn xdp(e: &mut Exposition, r: &Value, names: &[String; 2]) {
                 "fail_closed" => "SIP packets dropped because no socket was attached (fail_closed).",
                 "banned" => "Packets dropped in XDP because their source is banned.",
                 "redirect_failed" => "Packets whose redirect failed.",
+                "unclassified_dropped" => "Packets the XDP program could not classify, dropped (appliance.unclassified = drop).",
                 _ => "An XDP program counter.",
             };
             e.counter(&format!("secsip_xdp_{}_packets_total", sanitize(k)), help, &[("nic", name)], v);
+        }
+        for (cause, v) in obj(&nic["unclassified"]) {
+            let help = "Packets the XDP program could not prove are not SIP (sent to userspace or dropped), by cause.";
+            e.counter("secsip_xdp_unclassified_packets_total", help, &[("nic", name), ("cause", cause)], v);
         }
     }
 }

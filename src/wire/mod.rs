@@ -1,7 +1,8 @@
 //! Frame decoding: Ethernet II (+ 802.1Q / 802.1ad tags), IPv4, IPv6, UDP, TCP.
 //!
-//! [`decode`] turns a received frame into a [`Frame`] of borrowed slices, with no allocation
-//! and no copy. The per-header parsing is etherparse's (its `*Slice` types); this module only
+//! [`decode_with`] turns a received frame into a [`Frame`] of borrowed slices, with no
+//! allocation and no copy, within [`DecodeLimits`] (VLAN tags, extension headers); [`decode`] is
+//! the same with the widest limits, for code that only routes or logs a frame the engine judges. The per-header parsing is etherparse's (its `*Slice` types); this module only
 //! composes the layers, applies the firewall's stricter length rules and maps etherparse's
 //! errors onto the small `Copy` enum [`DecodeError`], whose [`DecodeError::name`] is a
 //! counter name.
@@ -13,7 +14,12 @@
 //!   IP payload length, is an error (a host and the firewall must see the same bytes).
 //! - A fragment is not parsed past the IP layer: its IP payload is handed to [`reasm`], and
 //!   [`udp_datagram`] parses the reassembled datagram.
+//! - Nothing is skipped: every VLAN tag, IPv6 extension header and AH header (IPv4 or IPv6) is
+//!   walked up to its limit, and one more is [`DecodeError::TooManyVlans`] /
+//!   [`DecodeError::TooManyExtHeaders`], never "the rest is payload". ESP, whose transport
+//!   header is encrypted, is [`DecodeError::Esp`].
 
+pub mod classify;
 pub mod inject;
 pub mod reasm;
 #[doc(hidden)]
@@ -21,9 +27,11 @@ pub mod testutil;
 
 use std::net::IpAddr;
 
+use serde::{Deserialize, Serialize};
+
 use etherparse::{
     err, ip_number, EtherType, Ethernet2Slice, IpAuthHeaderSlice, IpNumber, Ipv4HeaderSlice,
-    Ipv4Slice, Ipv6FragmentHeaderSlice, Ipv6HeaderSlice, Ipv6RawExtHeaderSlice, SingleVlanSlice,
+    Ipv6FragmentHeaderSlice, Ipv6HeaderSlice, Ipv6RawExtHeaderSlice, SingleVlanSlice,
     TcpSlice, UdpHeaderSlice,
 };
 
@@ -36,7 +44,8 @@ pub enum DecodeError {
     TruncatedEthernet,
     /// Frame ends inside an 802.1Q / 802.1ad tag.
     TruncatedVlan,
-    /// More than two VLAN tags: refused rather than skipped, so nothing hides under a third tag.
+    /// More VLAN tags than `engine.decode.max_vlan_tags`: refused rather than skipped, so
+    /// nothing hides under one more tag.
     TooManyVlans,
     /// IP version nibble does not match the ethertype.
     BadIpVersion,
@@ -62,6 +71,16 @@ pub enum DecodeError {
     TruncatedTcp,
     /// TCP data offset below 5.
     BadTcpHeader,
+    /// More IPv6 extension headers or AH headers than `engine.decode.max_ext_headers`.
+    TooManyExtHeaders,
+    /// ESP (RFC 4303): the transport header is encrypted, nothing can be inspected. Judged by
+    /// `engine.esp`, not `engine.undecodable`.
+    Esp,
+    /// An IP fragment of TCP: only UDP datagrams are reassembled, so its SIP cannot be seen.
+    FragmentedTcp,
+    /// An IP fragment whose protocol is AH: the UDP header sits behind the AH header inside the
+    /// reassembled datagram, which is not walked.
+    FragmentedAh,
 }
 
 impl DecodeError {
@@ -83,6 +102,10 @@ impl DecodeError {
         DecodeError::BadUdpLength,
         DecodeError::TruncatedTcp,
         DecodeError::BadTcpHeader,
+        DecodeError::TooManyExtHeaders,
+        DecodeError::Esp,
+        DecodeError::FragmentedTcp,
+        DecodeError::FragmentedAh,
     ];
 
     /// Stable snake_case name, used as a counter / metric label.
@@ -104,6 +127,10 @@ impl DecodeError {
             DecodeError::BadUdpLength => "bad_udp_length",
             DecodeError::TruncatedTcp => "truncated_tcp",
             DecodeError::BadTcpHeader => "bad_tcp_header",
+            DecodeError::TooManyExtHeaders => "too_many_ext_headers",
+            DecodeError::Esp => "esp",
+            DecodeError::FragmentedTcp => "fragmented_tcp",
+            DecodeError::FragmentedAh => "fragmented_ah",
         }
     }
 }
@@ -171,8 +198,8 @@ pub struct FragInfo {
 #[derive(Clone, Debug)]
 pub struct Decoded<'a> {
     /// VLAN ids, outermost first; only the first `vlan_count` are meaningful.
-    pub vlans: [u16; 2],
-    /// Number of VLAN tags (0..=2).
+    pub vlans: [u16; MAX_VLAN_TAGS as usize],
+    /// Number of VLAN tags (0..=[`MAX_VLAN_TAGS`]).
     pub vlan_count: u8,
     /// IP source address.
     pub src: IpAddr,
@@ -234,36 +261,93 @@ pub enum Frame<'a> {
     },
 }
 
-/// Decodes an Ethernet II frame (without FCS) down to the UDP/TCP payload.
+/// Most VLAN tags `engine.decode.max_vlan_tags` may allow (the size of [`Decoded::vlans`]).
+pub const MAX_VLAN_TAGS: u8 = 16;
+/// Most extension headers `engine.decode.max_ext_headers` may allow.
+pub const MAX_EXT_HEADERS: u8 = 64;
+
+/// How deep the decoder walks (`[engine.decode]`). One more tag or header than allowed is a
+/// decode error, so an attacker cannot stack his way past inspection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DecodeLimits {
+    /// VLAN tags (802.1Q, 802.1ad, 0x9100) walked before the IP header. Default 4, at most
+    /// [`MAX_VLAN_TAGS`]. Costs nothing until frames carry them.
+    #[serde(deserialize_with = "de_max_vlan_tags")]
+    pub max_vlan_tags: u8,
+    /// IPv6 extension headers (AH included) or IPv4 AH headers walked before the transport
+    /// header. Default 8, at most [`MAX_EXT_HEADERS`]. Each costs a few bounds checks.
+    #[serde(deserialize_with = "de_max_ext_headers")]
+    pub max_ext_headers: u8,
+}
+
+impl DecodeLimits {
+    /// The defaults (4 tags, 8 extension headers).
+    pub const DEFAULT: DecodeLimits = DecodeLimits { max_vlan_tags: 4, max_ext_headers: 8 };
+    /// The widest limits there are.
+    pub const WIDEST: DecodeLimits = DecodeLimits { max_vlan_tags: MAX_VLAN_TAGS, max_ext_headers: MAX_EXT_HEADERS };
+}
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        DecodeLimits::DEFAULT
+    }
+}
+
+/// Reads an integer and refuses it above `max`; a refusal carries the value's location
+/// (the TOML decoder adds the span), so the error names file, line and field.
+fn at_most<'de, D: serde::Deserializer<'de>>(d: D, field: &str, max: u8) -> Result<u8, D::Error> {
+    let v = u64::deserialize(d)?;
+    match u8::try_from(v) {
+        Ok(v) if v <= max => Ok(v),
+        _ => Err(serde::de::Error::custom(format!("{field} = {v}: must be at most {max}"))),
+    }
+}
+
+fn de_max_vlan_tags<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
+    at_most(d, "engine.decode.max_vlan_tags", MAX_VLAN_TAGS)
+}
+
+fn de_max_ext_headers<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
+    at_most(d, "engine.decode.max_ext_headers", MAX_EXT_HEADERS)
+}
+
+/// [`decode_with`] the widest limits: for routing (sharding) and logging a frame whose verdict
+/// the engine reaches with its configured limits.
 pub fn decode(frame: &[u8]) -> Result<Frame<'_>, DecodeError> {
+    decode_with(frame, &DecodeLimits::WIDEST)
+}
+
+/// Decodes an Ethernet II frame (without FCS) down to the UDP/TCP payload, walking at most
+/// `limits` VLAN tags and extension headers.
+pub fn decode_with<'a>(frame: &'a [u8], limits: &DecodeLimits) -> Result<Frame<'a>, DecodeError> {
     let eth = Ethernet2Slice::from_slice_without_fcs(frame)
         .map_err(|_| DecodeError::TruncatedEthernet)?;
     let mut ether_type = eth.ether_type();
     let mut rest = eth.payload_slice();
-    let mut vlans = [0u16; 2];
+    let mut vlans = [0u16; MAX_VLAN_TAGS as usize];
     let mut vlan_count = 0u8;
+    let max_vlans = limits.max_vlan_tags.min(MAX_VLAN_TAGS);
     loop {
         match ether_type {
-            EtherType::VLAN_TAGGED_FRAME
-            | EtherType::PROVIDER_BRIDGING
-            | EtherType::VLAN_DOUBLE_TAGGED_FRAME => {
-                let slot = vlans
-                    .get_mut(usize::from(vlan_count))
-                    .ok_or(DecodeError::TooManyVlans)?;
+            t if classify::VLAN_TPIDS.contains(&t.0) => {
+                if vlan_count >= max_vlans {
+                    return Err(DecodeError::TooManyVlans);
+                }
                 let vlan =
                     SingleVlanSlice::from_slice(rest).map_err(|_| DecodeError::TruncatedVlan)?;
-                *slot = vlan.vlan_identifier().value();
+                vlans[usize::from(vlan_count)] = vlan.vlan_identifier().value();
                 vlan_count += 1;
                 ether_type = vlan.ether_type();
                 rest = vlan.payload_slice();
             }
             EtherType::IPV4 => {
-                let mut d = ipv4(frame, rest)?;
+                let mut d = ipv4(frame, rest, limits)?;
                 (d.vlans, d.vlan_count) = (vlans, vlan_count);
                 return Ok(Frame::Ip(d));
             }
             EtherType::IPV6 => {
-                let mut d = ipv6(frame, rest)?;
+                let mut d = ipv6(frame, rest, limits)?;
                 (d.vlans, d.vlan_count) = (vlans, vlan_count);
                 return Ok(Frame::Ip(d));
             }
@@ -305,7 +389,10 @@ struct L3<'a> {
 impl<'a> L3<'a> {
     /// Builds the result for a fragment: its IP payload is not parsed, except that the
     /// ports are read when the first fragment holds a whole UDP / TCP header.
-    fn fragment(self, proto: IpNumber, payload: &'a [u8], frag: FragInfo) -> Decoded<'a> {
+    fn fragment(self, proto: IpNumber, payload: &'a [u8], frag: FragInfo) -> Result<Decoded<'a>, DecodeError> {
+        if proto.0 == next::ESP {
+            return Err(DecodeError::Esp);
+        }
         let transport = Transport::from_proto(proto.0);
         let mut ports = (0, 0);
         if frag.offset == 0 {
@@ -323,7 +410,7 @@ impl<'a> L3<'a> {
                 Transport::Other(_) => {}
             }
         }
-        self.finish(transport, ports, payload, payload, Some(frag))
+        Ok(self.finish(transport, ports, payload, payload, Some(frag)))
     }
 
     /// Parses the transport layer of a whole (unfragmented) packet.
@@ -341,6 +428,7 @@ impl<'a> L3<'a> {
                 let ports = (t.source_port(), t.destination_port());
                 Ok(self.finish(Transport::Tcp, ports, ip_payload, t.payload(), None))
             }
+            p if p.0 == next::ESP => Err(DecodeError::Esp),
             p => Ok(self.finish(Transport::Other(p.0), (0, 0), ip_payload, ip_payload, None)),
         }
     }
@@ -355,7 +443,7 @@ impl<'a> L3<'a> {
     ) -> Decoded<'a> {
         let l4_offset = offset_in(self.frame, l4);
         Decoded {
-            vlans: [0; 2],
+            vlans: [0; MAX_VLAN_TAGS as usize],
             vlan_count: 0,
             src: self.src,
             dst: self.dst,
@@ -373,7 +461,7 @@ impl<'a> L3<'a> {
     }
 }
 
-fn ipv4<'a>(frame: &'a [u8], ip: &'a [u8]) -> Result<Decoded<'a>, DecodeError> {
+fn ipv4<'a>(frame: &'a [u8], ip: &'a [u8], limits: &DecodeLimits) -> Result<Decoded<'a>, DecodeError> {
     let h = Ipv4HeaderSlice::from_slice(ip).map_err(|e| match e {
         err::ipv4::HeaderSliceError::Len(_) => DecodeError::TruncatedIpv4,
         err::ipv4::HeaderSliceError::Content(err::ipv4::HeaderError::UnexpectedVersion {
@@ -397,28 +485,19 @@ fn ipv4<'a>(frame: &'a [u8], ip: &'a [u8]) -> Result<Decoded<'a>, DecodeError> {
         ip_len: total,
     };
     if h.is_fragmenting_payload() {
-        // Not through `Ipv4Slice`: it would parse an AH header out of a non-first
-        // fragment's data. The fragment data is everything after the IPv4 header.
+        // The fragment data is everything after the IPv4 header (options included): an AH
+        // header in a non-first fragment's data is data.
         let frag = FragInfo {
             id: u32::from(h.identification()),
             offset: u32::from(h.fragments_offset().byte_offset()),
             more: h.more_fragments(),
         };
-        return Ok(l3.fragment(h.protocol(), &ip[header_len..], frag));
+        return l3.fragment(h.protocol(), &ip[header_len..], frag);
     }
-    let s = Ipv4Slice::from_slice(ip).map_err(|e| match e {
-        err::ipv4::SliceError::Len(l) if l.layer == err::Layer::IpAuthHeader => {
-            DecodeError::BadIpv4ExtHeader
-        }
-        err::ipv4::SliceError::Len(_) => DecodeError::BadIpv4TotalLength,
-        err::ipv4::SliceError::Header(_) => DecodeError::BadIpv4Header,
-        err::ipv4::SliceError::Exts(_) => DecodeError::BadIpv4ExtHeader,
-    })?;
-    let p = s.payload();
-    l3.transport(p.ip_number, p.payload)
+    l3.chain(h.protocol(), &ip[header_len..], false, limits.max_ext_headers)
 }
 
-fn ipv6<'a>(frame: &'a [u8], ip: &'a [u8]) -> Result<Decoded<'a>, DecodeError> {
+fn ipv6<'a>(frame: &'a [u8], ip: &'a [u8], limits: &DecodeLimits) -> Result<Decoded<'a>, DecodeError> {
     let h = Ipv6HeaderSlice::from_slice(ip).map_err(|e| match e {
         err::ipv6::HeaderSliceError::Len(_) => DecodeError::TruncatedIpv6,
         err::ipv6::HeaderSliceError::Content(_) => DecodeError::BadIpVersion,
@@ -438,44 +517,74 @@ fn ipv6<'a>(frame: &'a [u8], ip: &'a [u8]) -> Result<Decoded<'a>, DecodeError> {
         l3_offset: offset_in(frame, ip),
         ip_len: total,
     };
-    // The chain is walked here rather than with `Ipv6ExtensionsSlice`, which reads on past
-    // a fragment header: in a non-first fragment what follows it is fragment data (RFC 8200
-    // §4.5), and we also need the fragment header's fields.
-    let mut next = h.next_header();
-    let mut rest = &ip[IPV6_HEADER_LEN..];
-    let mut first = true;
-    let bad = |_| DecodeError::BadIpv6ExtHeader;
-    loop {
-        match next {
-            ip_number::IPV6_HOP_BY_HOP if !first => return Err(DecodeError::BadIpv6ExtHeader),
-            ip_number::IPV6_HOP_BY_HOP | ip_number::IPV6_DEST_OPTIONS | ip_number::IPV6_ROUTE => {
-                let e = Ipv6RawExtHeaderSlice::from_slice(rest).map_err(bad)?;
-                next = e.next_header();
-                rest = &rest[e.slice().len()..];
+    l3.chain(h.next_header(), &ip[IPV6_HEADER_LEN..], true, limits.max_ext_headers)
+}
+
+/// IP protocol numbers of the headers [`L3::chain`] walks.
+mod next {
+    pub const HOP_BY_HOP: u8 = 0;
+    pub const ROUTING: u8 = 43;
+    pub const FRAGMENT: u8 = 44;
+    pub const ESP: u8 = 50;
+    pub const AH: u8 = 51;
+    pub const DEST_OPTIONS: u8 = 60;
+    /// Mobility (RFC 6275), HIP (RFC 7401), shim6 (RFC 5533), experiments (RFC 3692): IPv6
+    /// extension headers in the generic format of RFC 8200 §4 (RFC 6564), walked like the rest.
+    pub const GENERIC: [u8; 5] = [135, 139, 140, 253, 254];
+}
+
+impl<'a> L3<'a> {
+    /// Walks the headers between the IP header and the transport header: over IPv4, AH
+    /// (RFC 4302); over IPv6, every extension header including AH and a fragment header.
+    ///
+    /// The chain is walked here rather than with etherparse's `Ipv6ExtensionsSlice` /
+    /// `Ipv4Slice`, which read on past a fragment header (in a non-first fragment what follows
+    /// it is fragment data, RFC 8200 §4.5) and do not bound the chain's length.
+    fn chain(self, mut proto: IpNumber, mut rest: &'a [u8], v6: bool, max: u8) -> Result<Decoded<'a>, DecodeError> {
+        let bad = if v6 { DecodeError::BadIpv6ExtHeader } else { DecodeError::BadIpv4ExtHeader };
+        let mut walked = 0u8;
+        loop {
+            let p = proto.0;
+            let is_ext = p == next::AH
+                || (v6 && (matches!(p, next::HOP_BY_HOP | next::ROUTING | next::FRAGMENT | next::DEST_OPTIONS) || next::GENERIC.contains(&p)));
+            if !is_ext {
+                return self.transport(proto, rest);
             }
-            ip_number::AUTH => {
-                let e = IpAuthHeaderSlice::from_slice(rest)
-                    .map_err(|_| DecodeError::BadIpv6ExtHeader)?;
-                next = e.next_header();
-                rest = &rest[e.slice().len()..];
+            if walked >= max {
+                return Err(DecodeError::TooManyExtHeaders);
             }
-            ip_number::IPV6_FRAG => {
-                let f = Ipv6FragmentHeaderSlice::from_slice(rest).map_err(bad)?;
-                next = f.next_header();
-                rest = &rest[f.slice().len()..];
-                // An atomic fragment (offset 0, M=0, RFC 6946) is a whole packet.
-                if f.is_fragmenting_payload() {
-                    let frag = FragInfo {
-                        id: f.identification(),
-                        offset: u32::from(f.fragment_offset().byte_offset()),
-                        more: f.more_fragments(),
-                    };
-                    return Ok(l3.fragment(next, rest, frag));
+            // RFC 8200 §4.1: hop-by-hop only right after the IPv6 header.
+            if p == next::HOP_BY_HOP && walked > 0 {
+                return Err(bad);
+            }
+            walked += 1;
+            match p {
+                next::AH => {
+                    let e = IpAuthHeaderSlice::from_slice(rest).map_err(|_| bad)?;
+                    proto = e.next_header();
+                    rest = &rest[e.slice().len()..];
+                }
+                next::FRAGMENT => {
+                    let f = Ipv6FragmentHeaderSlice::from_slice(rest).map_err(|_| bad)?;
+                    proto = f.next_header();
+                    rest = &rest[f.slice().len()..];
+                    // An atomic fragment (offset 0, M=0, RFC 6946) is a whole packet.
+                    if f.is_fragmenting_payload() {
+                        let frag = FragInfo {
+                            id: f.identification(),
+                            offset: u32::from(f.fragment_offset().byte_offset()),
+                            more: f.more_fragments(),
+                        };
+                        return self.fragment(proto, rest, frag);
+                    }
+                }
+                _ => {
+                    let e = Ipv6RawExtHeaderSlice::from_slice(rest).map_err(|_| bad)?;
+                    proto = e.next_header();
+                    rest = &rest[e.slice().len()..];
                 }
             }
-            _ => return l3.transport(next, rest),
         }
-        first = false;
     }
 }
 

@@ -39,14 +39,14 @@ fn tcp4(payload: &[u8]) -> Vec<u8> {
 }
 
 fn ip(f: &[u8]) -> Decoded<'_> {
-    match decode(f) {
+    match decode_with(f, &DecodeLimits::DEFAULT) {
         Ok(Frame::Ip(d)) => d,
         other => panic!("expected IP, got {other:?}"),
     }
 }
 
 fn err(f: &[u8]) -> DecodeError {
-    match decode(f) {
+    match decode_with(f, &DecodeLimits::DEFAULT) {
         Err(e) => e,
         Ok(other) => panic!("expected an error, got {other:?}"),
     }
@@ -124,8 +124,8 @@ fn qinq() {
     assert_eq!(u16::from_be_bytes([f[12], f[13]]), 0x88a8);
     let d = ip(&f);
     assert_eq!(
-        (d.vlan_count, d.vlans, d.payload, d.l3_offset),
-        (2, [10, 20], SIP, 22)
+        (d.vlan_count, &d.vlans[..2], d.payload, d.l3_offset),
+        (2, &[10, 20][..], SIP, 22)
     );
 }
 
@@ -154,12 +154,36 @@ fn arp_is_not_ip() {
     assert!(matches!(decode(&t), Ok(Frame::NotIp { ethertype: 0x0806 })));
 }
 
-#[test]
-fn three_vlan_tags_refused() {
-    let mut f = eth(0x88a8);
-    f.extend_from_slice(&[0, 1, 0x81, 0x00, 0, 2, 0x81, 0x00, 0, 3, 0x08, 0x00]);
+/// `tags` VLAN tags (TPIDs cycling through 0x88a8, 0x8100, 0x9100) over an IPv4 SIP datagram.
+fn tagged(tags: usize) -> Vec<u8> {
+    let tpids = [0x88a8u16, 0x8100, 0x9100];
+    let mut f = eth(tpids[0]);
+    for i in 0..tags {
+        let inner = if i + 1 == tags { 0x0800 } else { tpids[(i + 1) % 3] };
+        f.extend_from_slice(&(i as u16 + 1).to_be_bytes());
+        f.extend_from_slice(&u16::to_be_bytes(inner));
+    }
     f.extend_from_slice(&udp4(SIP)[ETH..]);
-    assert_eq!(err(&f), DecodeError::TooManyVlans);
+    f
+}
+
+#[test]
+fn vlan_stacks_up_to_the_limit_and_not_one_more() {
+    let f = tagged(4);
+    let d = ip(&f);
+    assert_eq!((d.vlan_count, &d.vlans[..4], d.payload, d.l3_offset), (4, &[1, 2, 3, 4][..], SIP, ETH + 16));
+    assert_eq!(err(&tagged(5)), DecodeError::TooManyVlans, "the default is 4 tags");
+    let limits = |max_vlan_tags| DecodeLimits { max_vlan_tags, ..DecodeLimits::DEFAULT };
+    assert!(matches!(decode_with(&tagged(3), &limits(2)), Err(DecodeError::TooManyVlans)));
+    assert!(matches!(decode_with(&tagged(2), &limits(2)), Ok(Frame::Ip(_))));
+    assert!(matches!(decode_with(&udp4(SIP), &limits(0)), Ok(Frame::Ip(_))));
+    assert!(matches!(decode_with(&tagged(1), &limits(0)), Err(DecodeError::TooManyVlans)));
+    match decode_with(&tagged(16), &limits(16)) {
+        Ok(Frame::Ip(d)) => assert_eq!((d.vlan_count, d.vlans[15], d.payload), (16, 16, SIP)),
+        other => panic!("{other:?}"),
+    }
+    // The widest decoder (sharding, logs) still stops after 16.
+    assert_eq!(err(&tagged(17)), DecodeError::TooManyVlans);
 }
 
 fn v4_frame(h: &Ipv4Header, l4: &[u8]) -> Vec<u8> {
@@ -415,6 +439,97 @@ fn non_first_v6_fragment_data_is_not_parsed_as_headers() {
         (d.transport, d.payload),
         (Transport::Other(60), &[0xff; 16][..])
     );
+}
+
+/// An AH header (RFC 4302) of 24 bytes (a 96-bit ICV): a multiple of 8, valid over both families.
+fn ah_header(next: u8) -> [u8; 24] {
+    let mut h = [0u8; 24];
+    (h[0], h[1]) = (next, 4); // length in 32-bit words minus 2
+    h[4..8].copy_from_slice(&0x1000u32.to_be_bytes()); // SPI
+    h[11] = 1; // sequence number
+    h
+}
+
+/// `n` extension headers (cycling through destination options, routing, AH and an
+/// experimental one in the generic format) before a UDP SIP datagram.
+fn v6_chain(n: usize) -> Vec<u8> {
+    let kinds = [60u8, 43, 51, 253];
+    let mut body = Vec::new();
+    for i in 0..n {
+        let next = if i + 1 == n { 17 } else { kinds[(i + 1) % 4] };
+        match kinds[i % 4] {
+            51 => body.extend_from_slice(&ah_header(next)),
+            43 => body.extend_from_slice(&[next, 0, 0, 0, 0, 0, 0, 0]),
+            _ => body.extend_from_slice(&opt_header(next)),
+        }
+    }
+    body.extend_from_slice(&udp_v6(A6, B6, 7, 5060, SIP));
+    v6_frame(if n == 0 { 17 } else { kinds[0] }, &body)
+}
+
+#[test]
+fn ipv6_extension_chains_with_ah_up_to_the_limit_and_not_one_more() {
+    for n in [1, 4, 8] {
+        let f = v6_chain(n);
+        let d = ip(&f);
+        assert_eq!((d.transport, d.dst_port, d.payload), (Transport::Udp, 5060, SIP), "{n} headers");
+    }
+    assert_eq!(err(&v6_chain(9)), DecodeError::TooManyExtHeaders, "the default is 8 headers");
+    let limits = |max_ext_headers| DecodeLimits { max_ext_headers, ..DecodeLimits::DEFAULT };
+    let f = v6_chain(64);
+    assert!(matches!(decode_with(&f, &limits(64)), Ok(Frame::Ip(d)) if d.payload == SIP));
+    assert!(matches!(decode_with(&f, &limits(63)), Err(DecodeError::TooManyExtHeaders)));
+    assert!(matches!(decode_with(&v6_chain(1), &limits(0)), Err(DecodeError::TooManyExtHeaders)));
+    assert!(matches!(decode_with(&v6_chain(0), &limits(0)), Ok(Frame::Ip(_))));
+    // A truncated AH is a bad extension header, not a payload.
+    let f = v6_frame(51, &ah_header(17)[..12]);
+    assert_eq!(err(&f), DecodeError::BadIpv6ExtHeader);
+}
+
+fn v4_ah_frame(ahs: usize, l4_proto: IpNumber, l4: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for i in 0..ahs {
+        body.extend_from_slice(&ah_header(if i + 1 == ahs { l4_proto.0 } else { 51 }));
+    }
+    body.extend_from_slice(l4);
+    let first = if ahs == 0 { l4_proto } else { IpNumber::AUTHENTICATION_HEADER };
+    let mut h = Ipv4Header::new(body.len() as u16, 64, first, A4, B4).unwrap();
+    h.header_checksum = h.calc_header_checksum();
+    v4_frame(&h, &body)
+}
+
+#[test]
+fn ipv4_ah_chains_up_to_the_limit() {
+    let l4 = udp_v4(A4, B4, 9, 5060, SIP);
+    for n in [1, 2, 8] {
+        let f = v4_ah_frame(n, IpNumber::UDP, &l4);
+        let d = ip(&f);
+        assert_eq!((d.transport, d.dst_port, d.payload, d.ip_header_len), (Transport::Udp, 5060, SIP, 20 + 24 * n), "{n} AH");
+    }
+    assert_eq!(err(&v4_ah_frame(9, IpNumber::UDP, &l4)), DecodeError::TooManyExtHeaders);
+    let f = v4_ah_frame(1, IpNumber::UDP, &l4);
+    let cut = &f[..ETH + 20 + 10];
+    let mut g = cut.to_vec();
+    g[ETH + 2..ETH + 4].copy_from_slice(&30u16.to_be_bytes());
+    assert_eq!(err(&g), DecodeError::BadIpv4ExtHeader);
+    // IPv6 headers mean nothing over IPv4: a destination-options "header" is a protocol.
+    let h = Ipv4Header::new(8, 64, IpNumber(60), A4, B4).unwrap();
+    assert_eq!(ip(&v4_frame(&h, &opt_header(17))).transport, Transport::Other(60));
+}
+
+#[test]
+fn esp_is_its_own_error_in_both_families_and_in_fragments() {
+    let esp = [0u8, 0, 0x10, 0, 0, 0, 0, 1, 0xde, 0xad, 0xbe, 0xef];
+    let h = Ipv4Header::new(esp.len() as u16, 64, IpNumber(50), A4, B4).unwrap();
+    assert_eq!(err(&v4_frame(&h, &esp)), DecodeError::Esp);
+    assert_eq!(err(&v4_ah_frame(1, IpNumber(50), &esp)), DecodeError::Esp);
+    assert_eq!(err(&v6_frame(50, &esp)), DecodeError::Esp);
+    assert_eq!(err(&v6_frame(60, &[&opt_header(50)[..], &esp].concat())), DecodeError::Esp);
+    let mut h = Ipv4Header::new(esp.len() as u16, 64, IpNumber(50), A4, B4).unwrap();
+    h.more_fragments = true;
+    assert_eq!(err(&v4_frame(&h, &esp)), DecodeError::Esp);
+    let frag = [50u8, 0, 0, 1, 0, 0, 0, 7]; // offset 0, M=1
+    assert_eq!(err(&v6_frame(44, &[&frag[..], &esp].concat())), DecodeError::Esp);
 }
 
 #[test]
