@@ -353,6 +353,8 @@ pub fn run(config_path: PathBuf, ov: Overrides) -> Result<()> {
             spin_polls: app.spin_polls,
             idle_timeout_ms: app.idle_timeout_ms,
             failure: app.failure,
+            admission: app.admission,
+            engine_queue: app.engine_queue,
             tick_ns,
             ring: app.ring_size as usize,
         };
