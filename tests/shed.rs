@@ -82,6 +82,7 @@ fn scenario(tb: &Testbed, tag: &str, sources: u32, extra: &str) {
     assert_eq!((sipp.successful, sipp.failed), (calls as u64, 0), "{tag}: honest calls under the flood: {}", sipp.raw);
     let (st, log) = d.stop();
     assert!(st.success(), "{log}");
+    assert!(log.contains("overload: shed SIP frames before the engines"), "{tag}: shedding not logged:\n{log}");
 }
 
 #[test]

@@ -85,6 +85,32 @@ impl WorkerCounters {
     }
 }
 
+/// Turns the shed counters of all workers into a log line when they grew: one line per
+/// period at most, however long the flood, so the log says when and why load was shed.
+#[derive(Debug, Default)]
+pub struct ShedLog {
+    last: [u64; Shed::ALL.len()],
+}
+
+impl ShedLog {
+    /// Takes the workers' current totals; a line when any cause grew since the last call.
+    pub fn line(&mut self, counters: &[&WorkerCounters], period_s: f64) -> Option<String> {
+        let mut now = [0u64; Shed::ALL.len()];
+        for c in counters {
+            for (t, a) in now.iter_mut().zip(&c.shed) {
+                *t += a.load(Relaxed);
+            }
+        }
+        let grew: Vec<String> = Shed::ALL
+            .iter()
+            .filter(|c| now[**c as usize] > self.last[**c as usize])
+            .map(|c| format!("{} {}", c.name(), now[*c as usize] - self.last[*c as usize]))
+            .collect();
+        self.last = now;
+        (!grew.is_empty()).then(|| format!("overload: shed SIP frames before the engines in the last {period_s:.1} s: {}", grew.join(", ")))
+    }
+}
+
 /// Where a worker's frames are. `free + in_fill + in_engines + in_tx + backlog == frames` at
 /// every instant the worker publishes; with no traffic, only `free` and `in_fill` are non-zero.
 #[derive(Debug, Default)]
@@ -262,6 +288,18 @@ mod tests {
         assert_eq!(j["rx"]["inside"], 5);
         assert_eq!(j["rx"]["outside"], 0);
         assert_eq!(j["dropped"], 1);
+    }
+
+    #[test]
+    fn shed_log_says_what_grew_once() {
+        let (a, b) = (WorkerCounters::default(), WorkerCounters::default());
+        let mut l = ShedLog::default();
+        assert_eq!(l.line(&[&a, &b], 10.0), None);
+        a.shed(Shed::Rate);
+        b.shed(Shed::Rate);
+        b.shed(Shed::QueueFull);
+        assert_eq!(l.line(&[&a, &b], 10.0).as_deref(), Some("overload: shed SIP frames before the engines in the last 10.0 s: rate 2, queue_full 1"));
+        assert_eq!(l.line(&[&a, &b], 10.0), None, "nothing new, nothing said");
     }
 
     #[test]
