@@ -4,6 +4,7 @@
 
 mod capture;
 mod engine;
+mod flood;
 mod markdown;
 mod middle;
 mod model;
@@ -49,6 +50,9 @@ enum Command {
     /// The offline rule-engine benchmark: messages/s per core and ns/message on the message
     /// mix, for the shipped rules and 10..10,000 generated rules, on 1 and 2 engine threads.
     Engine(engine::EngineArgs),
+    /// A UDP OPTIONS flood from one or N source addresses, raw on an AF_PACKET socket in
+    /// sendmmsg bursts, bounded by time and count; prints the rate it offered (JSON).
+    Flood(flood::FloodArgs),
 }
 
 /// The network run (the default command).
@@ -84,6 +88,7 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Engine(a)) => engine::run(&a),
+        Some(Command::Flood(a)) => flood::run(&a),
         None => network(&cli.run),
     }
 }

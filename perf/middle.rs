@@ -152,10 +152,10 @@ pub struct MiddleMeasure {
     pub latency_us: Option<Percentiles>,
     /// Messages its rules dropped or rejected, and sources banned in XDP.
     pub rule_drops: Option<u64>,
-    /// SIP forwarded uninspected (engine queue full, fail_open).
+    /// SIP forwarded uninspected (an engine thread gone under fail_open; never under load).
     pub uninspected: u64,
-    /// SIP dropped for lack of room (engine queue full under fail_closed, TX backlog, AF_XDP
-    /// ring drops).
+    /// SIP dropped for lack of room: shed before the engines (every cause), TX backlog, AF_XDP
+    /// ring drops.
     pub overload_drops: u64,
 }
 
@@ -271,8 +271,8 @@ pub fn measure(stats: &Value) -> MiddleMeasure {
     m.rule_drops = Some(verdict_drops + xdp_banned);
     for q in stats["queues"].as_array().into_iter().flatten() {
         let c = &q["counters"];
-        m.uninspected += n(&c["queue_full_forwarded"]);
-        m.overload_drops += n(&c["queue_full_dropped"]) + n(&c["tx_backlog_dropped"]);
+        m.uninspected += n(&c["uninspected_forwarded"]);
+        m.overload_drops += c["shed"].as_object().into_iter().flatten().map(|(_, v)| n(v)).sum::<u64>() + n(&c["tx_backlog_dropped"]);
         for x in q["xsk"].as_array().into_iter().flatten() {
             m.overload_drops += n(&x["rx_dropped"]) + n(&x["rx_ring_full"]);
         }
@@ -306,7 +306,7 @@ mod tests {
             "latency": [{"engine": 0, "count": 5}, {"engine": "all", "count": 10, "p50_us": 5.5, "p90_us": 9.0, "p99_us": 20.0, "p999_us": 30.0, "max_us": 31.0}],
             "verdicts": {"rule.drop": 3, "valid.accept": 100, "rule.reject": 2, "malformed.drop": 1},
             "nics": [{"xdp": {"banned": 4}}, {"xdp": {"banned": 0}}],
-            "queues": [{"counters": {"queue_full_forwarded": 7, "queue_full_dropped": 1, "tx_backlog_dropped": 2},
+            "queues": [{"counters": {"uninspected_forwarded": 7, "shed": {"rate": 0, "queue_full": 1}, "tx_backlog_dropped": 2},
                         "xsk": [{"rx_dropped": 1, "rx_ring_full": 0}, {"rx_dropped": 0, "rx_ring_full": 3}]}],
         });
         let m = measure(&s);

@@ -176,8 +176,8 @@ pub struct Step {
     pub cpu: Cpu,
     /// Peak resident memory of the middle's process, KiB.
     pub middle_peak_rss_kib: Option<u64>,
-    /// SIP the appliance forwarded uninspected because an engine's queue was full
-    /// (`fail_open`); a step with any is not passed: the firewall did not carry that load.
+    /// SIP the appliance forwarded uninspected (an engine thread gone under `fail_open`); a
+    /// step with any is not passed: the firewall did not carry that load.
     pub uninspected: Option<u64>,
     /// The step met its workload's criterion (no failed call, retransmissions ≤ 1%, loss
     /// < 0.1%, offered rate reached).

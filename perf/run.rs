@@ -232,11 +232,11 @@ pub fn step(ctx: &mut Ctx, w: Workload, m: &Middle, rate: f64, seconds: f64, cap
         }
     }
     if mm.uninspected > 0 {
-        note.push(format!("{} messages forwarded uninspected (engine queue full)", mm.uninspected));
+        note.push(format!("{} messages forwarded uninspected (an engine thread gone)", mm.uninspected));
         passed = false;
     }
     if mm.overload_drops > 0 {
-        note.push(format!("{} frames dropped for lack of room", mm.overload_drops));
+        note.push(format!("{} frames shed or dropped for lack of room", mm.overload_drops));
     }
     if let Some(d) = mm.rule_drops.filter(|&d| d > 0) {
         note.push(format!("rules dropped {d}"));

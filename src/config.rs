@@ -84,8 +84,12 @@ pub struct ApplianceConfig {
     pub engine_cores: Vec<usize>,
     /// How the XDP program is attached. Default auto.
     pub xdp_mode: XdpMode,
-    /// SIP that cannot be judged (engine queue full, daemon gone). Default fail_open.
+    /// SIP the daemon cannot judge because it is dead or stuck (the XDP program finds no
+    /// socket), or because an engine thread is gone. Default fail_open. A full engine queue
+    /// is never a reason to forward: see `admission`.
     pub failure: Failure,
+    /// Per-source admission before the engines: what is shed under a flood.
+    pub admission: AdmissionConfig,
     /// Packet buffers (UMEM frames) per queue pair, shared by both NICs. Power of two. Default 4096.
     pub frames: u32,
     /// Bytes per frame: 2048 or 4096 (jumbo frames need 4096). Default 2048.
@@ -126,6 +130,7 @@ impl Default for ApplianceConfig {
             engine_cores: Vec::new(),
             xdp_mode: XdpMode::Auto,
             failure: Failure::FailOpen,
+            admission: AdmissionConfig::default(),
             frames: 4096,
             frame_size: 2048,
             ring_size: 1024,
@@ -140,6 +145,93 @@ impl Default for ApplianceConfig {
             run_dir: PathBuf::from("/run/secsip"),
         }
     }
+}
+
+/// Per-source admission of SIP frames in the workers (src/dataplane/admit.rs): a hard cap
+/// per source prefix, and under congestion the heaviest sources shed first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdmissionConfig {
+    /// IPv4 sources are counted by their first `prefix_v4` bits (0..=32). Default 24.
+    pub prefix_v4: u8,
+    /// IPv6 sources are counted by their first `prefix_v6` bits (0..=128). Default 64.
+    pub prefix_v6: u8,
+    /// Hard cap per source prefix and worker, SIP frames/s; beyond it they are shed. Default 10000.
+    pub max_rate: u32,
+    /// Sources at or below this rate (frames/s) are never shed for congestion. Default 200.
+    pub min_shed_rate: u32,
+    /// Counting window, ms (rates are measured over a sliding window this long). Default 100.
+    pub window_ms: u32,
+    /// Cells per row of each worker's count-min sketch of source rates (power of two, two
+    /// rows, 12 bytes a cell). Default 4096.
+    pub sketch_width: u32,
+    /// Fill of the fullest engine queue, percent of `engine_queue`, at which the heaviest
+    /// sources start being shed. Default 50.
+    pub high_water_pct: u8,
+    /// Fill at or below which congestion shedding relaxes. Below `high_water_pct`. Default 25.
+    pub low_water_pct: u8,
+}
+
+impl Default for AdmissionConfig {
+    fn default() -> Self {
+        AdmissionConfig {
+            prefix_v4: 24,
+            prefix_v6: 64,
+            max_rate: 10_000,
+            min_shed_rate: 200,
+            window_ms: 100,
+            sketch_width: 4096,
+            high_water_pct: 50,
+            low_water_pct: 25,
+        }
+    }
+}
+
+impl AdmissionConfig {
+    /// Checks the section; the error names the offending field.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        let a = self;
+        if a.prefix_v4 > 32 {
+            return Err(("prefix_v4", format!("{}: must be 0..=32", a.prefix_v4)));
+        }
+        if a.prefix_v6 > 128 {
+            return Err(("prefix_v6", format!("{}: must be 0..=128", a.prefix_v6)));
+        }
+        if a.max_rate == 0 {
+            return Err(("max_rate", "must be at least 1 frame/s".into()));
+        }
+        if a.min_shed_rate >= a.max_rate {
+            return Err(("min_shed_rate", format!("{}: must be below max_rate ({})", a.min_shed_rate, a.max_rate)));
+        }
+        if a.window_ms == 0 || a.window_ms > 10_000 {
+            return Err(("window_ms", format!("{}: must be 1..=10000", a.window_ms)));
+        }
+        if !a.sketch_width.is_power_of_two() || !(64..=1 << 22).contains(&a.sketch_width) {
+            return Err(("sketch_width", format!("{}: must be a power of two, 64..=4194304", a.sketch_width)));
+        }
+        if a.high_water_pct == 0 || a.high_water_pct > 100 {
+            return Err(("high_water_pct", format!("{}: must be 1..=100", a.high_water_pct)));
+        }
+        if a.low_water_pct >= a.high_water_pct {
+            return Err(("low_water_pct", format!("{}: must be below high_water_pct ({})", a.low_water_pct, a.high_water_pct)));
+        }
+        Ok(())
+    }
+}
+
+/// Line (1-based) of `key = ...` inside the table `[section]` of a TOML text, for errors about
+/// a value that parsed but is out of range.
+pub fn key_line(text: &str, section: &str, key: &str) -> Option<usize> {
+    let mut current = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if let Some(h) = t.strip_prefix('[').and_then(|r| r.split(']').next()) {
+            current = h.trim().to_string();
+        } else if current == section && t.split('=').next().is_some_and(|k| k.trim() == key) {
+            return Some(i + 1);
+        }
+    }
+    None
 }
 
 /// Logs.
@@ -425,6 +517,11 @@ impl Config {
             ConfigError::Parse { path: path.to_owned(), line, col, message: e.message().trim().to_string() }
         })?;
         cfg.validate(path)?;
+        if let Err((field, message)) = cfg.appliance.admission.check() {
+            let section = "appliance.admission";
+            let line = key_line(text, section, field).unwrap_or(1);
+            return Err(ConfigError::Parse { path: path.to_owned(), line, col: 1, message: format!("{section}.{field} = {message}") });
+        }
         Ok(cfg)
     }
 
@@ -569,6 +666,30 @@ mod tests {
         assert!(e.starts_with("c.toml:3:") && e.contains("engine.decode.max_ext_headers = 300") && e.contains("64"), "{e}");
         let e = Config::from_str("[engine]\nesp = \"allow\"\n", Path::new("c.toml")).unwrap_err().to_string();
         assert!(e.starts_with("c.toml:2:"), "{e}");
+    }
+
+    #[test]
+    fn the_shipped_file_states_the_admission_defaults() {
+        let c = Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/secsip.toml")).unwrap();
+        assert_eq!(c.appliance.admission, AdmissionConfig::default());
+    }
+
+    #[test]
+    fn admission_bounds_are_checked_with_file_line_and_field() {
+        let c = Config::from_str("", Path::new("c.toml")).unwrap();
+        assert_eq!(c.appliance.admission.prefix_v4, 24);
+        let text = "[appliance]\nqueues = 1\n\n[appliance.admission]\nmax_rate = 500\nprefix_v4 = 33\n";
+        let e = Config::from_str(text, Path::new("c.toml")).unwrap_err().to_string();
+        assert!(e.starts_with("c.toml:6:1: appliance.admission.prefix_v4 = 33"), "{e}");
+        let text = "[appliance.admission]\nhigh_water_pct = 40\nlow_water_pct = 40\n";
+        let e = Config::from_str(text, Path::new("c.toml")).unwrap_err().to_string();
+        assert!(e.starts_with("c.toml:3:1: appliance.admission.low_water_pct"), "{e}");
+        let e = Config::from_str("[appliance.admission]\nmax_rate = 100\n", Path::new("c.toml")).unwrap_err().to_string();
+        assert!(e.contains("min_shed_rate") && e.contains("below max_rate"), "{e}");
+        let e = Config::from_str("[appliance.admission]\nsketch_width = 1000\n", Path::new("c.toml")).unwrap_err().to_string();
+        assert!(e.starts_with("c.toml:2:1: ") && e.contains("power of two"), "{e}");
+        let e = Config::from_str("[appliance.admission]\nwindow = 1\n", Path::new("c.toml")).unwrap_err().to_string();
+        assert!(e.starts_with("c.toml:2:1: ") && e.contains("window"), "{e}");
     }
 
     #[test]

@@ -459,19 +459,21 @@ for i in range(int(sys.argv[1])):
 }
 
 #[test]
-fn a_full_engine_queue_follows_the_failure_policy() {
+fn a_full_engine_queue_sheds_whatever_the_failure_policy() {
     let _g = serial();
     let Some(tb) = Testbed::up("ssp-qfull") else { return };
-    // One slot per engine queue and a tiny batch: a burst must overflow it.
-    let extra = "engine_queue = 1\nbatch = 1\n";
-    for (policy, counter) in [("fail_closed", "queue_full_dropped"), ("fail_open", "queue_full_forwarded")] {
+    // One slot per engine queue and a tiny batch: a burst must overflow it. The per-source cap
+    // is out of the way, so what sheds is the queue (congestion, then full).
+    let extra = "engine_queue = 1\nbatch = 1\n[appliance.admission]\nmax_rate = 1000000\n";
+    for policy in ["fail_closed", "fail_open"] {
         let d = Daemon::start(&tb, policy, &config_text(&shipped_rules(), extra), &["--failure", policy]);
         options_burst(&tb, 20_000);
         let s = d.assert_frames_home();
         let c = &s["queues"][0]["counters"];
-        assert!(n(&c[counter]) > 0, "{policy}: no {counter} after a burst into a one-slot queue: {c}");
-        let other = if counter == "queue_full_dropped" { "queue_full_forwarded" } else { "queue_full_dropped" };
-        assert_eq!(n(&c[other]), 0, "{policy}: {other} must stay 0: {c}");
+        let shed = n(&c["shed"]["congestion"]) + n(&c["shed"]["queue_full"]);
+        assert!(shed > 0, "{policy}: nothing shed after a burst into a one-slot queue: {c}");
+        assert_eq!(n(&c["shed"]["rate"]), 0, "{policy}: {c}");
+        assert_eq!(n(&c["uninspected_forwarded"]), 0, "{policy}: a live daemon forwarded uninspected: {c}");
         let (st, log) = d.stop();
         assert!(st.success(), "{log}");
     }

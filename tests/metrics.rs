@@ -269,6 +269,8 @@ fn the_captured_report_renders_valid_metrics() {
         "secsip_xdp_rx_packets_total",
         "secsip_xdp_to_userspace_packets_total",
         "secsip_worker_rx_frames_total",
+        "secsip_worker_shed_frames_total",
+        "secsip_worker_uninspected_forwarded_frames_total",
         "secsip_umem_frames",
         "secsip_umem_frames_capacity",
         "secsip_xsk_rx_ring_full_total",
@@ -303,6 +305,10 @@ fn the_captured_report_renders_valid_metrics() {
     }
     for (k, v) in r["rule_hits"].as_object().unwrap() {
         assert_eq!(p.get(&format!("secsip_rule_hits_total{{rule={k:?}}}")), v.as_f64().unwrap(), "{k}");
+    }
+    for cause in ["rate", "congestion", "queue_full", "engine_gone"] {
+        let v = r["queues"][0]["counters"]["shed"][cause].as_f64().unwrap();
+        assert_eq!(p.get(&format!("secsip_worker_shed_frames_total{{cause={cause:?},queue=\"0\"}}")), v, "{cause}");
     }
     assert_eq!(p.get("secsip_latency_seconds_count{}"), r["latency"].as_array().unwrap().last().unwrap()["count"].as_f64().unwrap());
     assert_eq!(p.get(r#"secsip_umem_frames{queue="0",state="free"}"#) + p.get(r#"secsip_umem_frames{queue="0",state="in_fill"}"#), p.get(r#"secsip_umem_frames_capacity{queue="0"}"#));

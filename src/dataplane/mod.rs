@@ -8,10 +8,11 @@
 //! ```
 //!
 //! Layout: [`xdp`] loads and pins the kernel program, [`xsk`] owns the AF_XDP sockets and
-//! frames, [`shard`] picks the engine, [`worker`] runs the rings, [`engines`] the engine
+//! frames, [`admit`] sheds floods per source before the engines, [`shard`] picks the engine, [`worker`] runs the rings, [`engines`] the engine
 //! threads around a [`judge::Judge`], [`stats`] the counters, [`control`] the pid file,
 //! control socket and reloads, and [`run`] wires them together for `secsip run`.
 
+pub mod admit;
 pub mod control;
 pub mod engines;
 pub mod judge;

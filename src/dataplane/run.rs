@@ -9,7 +9,7 @@ use super::control::{self, ReloadStatus};
 use super::engines::{self, EngineLoop};
 use super::judge::{EngineSnapshot, EventSink, Judge, ACTIONS, CAUSES};
 use crate::eve::{EventLog, RateLimiter, Sink};
-use super::stats::{latency_json, render, Freshness};
+use super::stats::{latency_json, render, Freshness, ShedLog, WorkerCounters};
 use super::worker::{self, mono_ns, new_histogram, Judging, WorkerConfig, WorkerShared};
 use super::xdp::{OnExit, XdpPair, COUNTERS};
 use super::xsk::{xsk_stats, QueuePair};
@@ -26,6 +26,16 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// At most one "overload: shed ..." log line per this period.
+const SHED_LOG_PERIOD: Duration = Duration::from_secs(10);
+
+fn log_shed(shed_log: &mut ShedLog, workers: &[Arc<WorkerShared>], period: Duration) {
+    let counters: Vec<&WorkerCounters> = workers.iter().map(|w| &w.counters).collect();
+    if let Some(line) = shed_log.line(&counters, period.as_secs_f64()) {
+        log(line);
+    }
+}
 
 /// Command-line settings that override the configuration file.
 #[derive(Clone, Debug, Default)]
@@ -355,6 +365,8 @@ pub fn run(config_path: PathBuf, ov: Overrides) -> Result<()> {
             spin_polls: app.spin_polls,
             idle_timeout_ms: app.idle_timeout_ms,
             failure: app.failure,
+            admission: app.admission,
+            engine_queue: app.engine_queue,
             tick_ns,
             ring: app.ring_size as usize,
         };
@@ -438,7 +450,10 @@ pub fn run(config_path: PathBuf, ov: Overrides) -> Result<()> {
         pid_file.display()
     ));
 
-    // The control loop: signals, and the XDP ban map kept in step with the host table.
+    // The control loop: signals, the XDP ban map kept in step with the host table, and a
+    // line in the log for each period in which load was shed.
+    let mut shed_log = ShedLog::default();
+    let mut shed_logged = Instant::now();
     'main: loop {
         for sig in signals.pending() {
             match sig {
@@ -472,8 +487,13 @@ pub fn run(config_path: PathBuf, ov: Overrides) -> Result<()> {
             let n = xdp.lock().unwrap_or_else(|p| p.into_inner()).sync_bans(&bans);
             bans_in_xdp.store(n, Ordering::Relaxed);
         }
+        if shed_logged.elapsed() >= SHED_LOG_PERIOD {
+            log_shed(&mut shed_log, &workers, shed_logged.elapsed());
+            shed_logged = Instant::now();
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
+    log_shed(&mut shed_log, &workers, shed_logged.elapsed());
 
     if let Some(s) = mgmt_server.take() {
         s.stop();

@@ -68,7 +68,15 @@ pub fn shard(keyer: &Keyer, frame: &[u8], engines: usize) -> usize {
     if engines <= 1 {
         return 0;
     }
-    let Ok(Frame::Ip(d)) = wire::decode(frame) else { return 0 };
+    shard_decoded(keyer, wire::decode(frame), engines)
+}
+
+/// [`shard`] of a frame the caller has decoded already.
+pub fn shard_decoded(keyer: &Keyer, decoded: Result<Frame<'_>, wire::DecodeError>, engines: usize) -> usize {
+    if engines <= 1 {
+        return 0;
+    }
+    let Ok(Frame::Ip(d)) = decoded else { return 0 };
     if let Some(f) = d.frag {
         let (s, sl) = addr_bytes(&d.src);
         let (t, tl) = addr_bytes(&d.dst);

@@ -4,7 +4,8 @@
 //! load and store: no read-modify-write, no contention, no lock. Readers sum them at report
 //! time. Engines keep their richer counters privately and publish a copy about twice a second.
 
-use serde_json::{json, Value};
+use super::admit::Shed;
+use serde_json::{json, Map, Value};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
@@ -35,10 +36,11 @@ pub struct WorkerCounters {
     pub dropped: AtomicU64,
     /// Reject answers put on the wire.
     pub injected: AtomicU64,
-    /// SIP forwarded uninspected because an engine's queue was full (fail_open).
-    pub queue_full_forwarded: AtomicU64,
-    /// SIP dropped because an engine's queue was full (fail_closed).
-    pub queue_full_dropped: AtomicU64,
+    /// SIP dropped before any engine judged it, by cause (indexed like [`Shed::ALL`]).
+    pub shed: [AtomicU64; Shed::ALL.len()],
+    /// SIP forwarded without a verdict: its engine thread is gone and `failure = "fail_open"`.
+    /// A live daemon never does this, however loaded.
+    pub uninspected_forwarded: AtomicU64,
     /// Frames dropped because a TX ring stayed full until the backlog overflowed.
     pub tx_backlog_dropped: AtomicU64,
     /// Times the worker went to sleep in poll(2).
@@ -61,19 +63,51 @@ impl WorkerCounters {
         self.tx[nic].store(self.tx[nic].load(Relaxed) + n, Relaxed);
     }
 
+    /// Counts a frame shed for `cause`.
+    pub fn shed(&self, cause: Shed) {
+        Self::bump(&self.shed[cause as usize]);
+    }
+
     /// As JSON.
     pub fn to_json(&self) -> Value {
         let g = |c: &AtomicU64| c.load(Relaxed);
+        let shed: Map<String, Value> = Shed::ALL.iter().map(|c| (c.name().to_string(), g(&self.shed[*c as usize]).into())).collect();
         json!({
             "rx": {"outside": g(&self.rx[0]), "inside": g(&self.rx[1])},
             "tx": {"outside": g(&self.tx[0]), "inside": g(&self.tx[1])},
             "dropped": g(&self.dropped),
             "injected": g(&self.injected),
-            "queue_full_forwarded": g(&self.queue_full_forwarded),
-            "queue_full_dropped": g(&self.queue_full_dropped),
+            "shed": shed,
+            "uninspected_forwarded": g(&self.uninspected_forwarded),
             "tx_backlog_dropped": g(&self.tx_backlog_dropped),
             "sleeps": g(&self.sleeps),
         })
+    }
+}
+
+/// Turns the shed counters of all workers into a log line when they grew: one line per
+/// period at most, however long the flood, so the log says when and why load was shed.
+#[derive(Debug, Default)]
+pub struct ShedLog {
+    last: [u64; Shed::ALL.len()],
+}
+
+impl ShedLog {
+    /// Takes the workers' current totals; a line when any cause grew since the last call.
+    pub fn line(&mut self, counters: &[&WorkerCounters], period_s: f64) -> Option<String> {
+        let mut now = [0u64; Shed::ALL.len()];
+        for c in counters {
+            for (t, a) in now.iter_mut().zip(&c.shed) {
+                *t += a.load(Relaxed);
+            }
+        }
+        let grew: Vec<String> = Shed::ALL
+            .iter()
+            .filter(|c| now[**c as usize] > self.last[**c as usize])
+            .map(|c| format!("{} {}", c.name(), now[*c as usize] - self.last[*c as usize]))
+            .collect();
+        self.last = now;
+        (!grew.is_empty()).then(|| format!("overload: shed SIP frames before the engines in the last {period_s:.1} s: {}", grew.join(", ")))
     }
 }
 
@@ -176,10 +210,16 @@ pub fn render(r: &Value) -> String {
         let f = &q["frames"];
         let _ = writeln!(
             o,
-            "  q{:<3} rx {}/{}  tx {}/{}  dropped {}  injected {}  queue-full fwd/drop {}/{}  frames {} free {} in-fill {} in-engines {} in-tx {} lost {}",
+            "  q{:<3} rx {}/{}  tx {}/{}  dropped {}  injected {}  uninspected fwd {}  frames {} free {} in-fill {} in-engines {} in-tx {} lost {}",
             q["queue"], n(&c["rx"]["outside"]), n(&c["rx"]["inside"]), n(&c["tx"]["outside"]), n(&c["tx"]["inside"]),
-            n(&c["dropped"]), n(&c["injected"]), n(&c["queue_full_forwarded"]), n(&c["queue_full_dropped"]),
+            n(&c["dropped"]), n(&c["injected"]), n(&c["uninspected_forwarded"]),
             n(&f["total"]), n(&f["free"]), n(&f["in_fill"]), n(&f["in_engines"]), n(&f["in_tx"]), f["lost"],
+        );
+        let sh = &c["shed"];
+        let _ = writeln!(
+            o,
+            "        shed: rate {}  congestion {}  queue full {}  engine gone {}",
+            n(&sh["rate"]), n(&sh["congestion"]), n(&sh["queue_full"]), n(&sh["engine_gone"]),
         );
         for (side, x) in ["outside", "inside"].iter().zip(q["xsk"].as_array().into_iter().flatten()) {
             let _ = writeln!(
@@ -250,10 +290,26 @@ mod tests {
         let c = WorkerCounters::default();
         c.add_rx(1, 5);
         WorkerCounters::bump(&c.dropped);
+        c.shed(Shed::Congestion);
         let j = c.to_json();
+        assert_eq!(j["shed"]["congestion"], 1);
+        assert_eq!(j["shed"]["rate"], 0);
+        assert!(render(&json!({"queues": [{"counters": j}]})).contains("shed: rate 0  congestion 1"));
         assert_eq!(j["rx"]["inside"], 5);
         assert_eq!(j["rx"]["outside"], 0);
         assert_eq!(j["dropped"], 1);
+    }
+
+    #[test]
+    fn shed_log_says_what_grew_once() {
+        let (a, b) = (WorkerCounters::default(), WorkerCounters::default());
+        let mut l = ShedLog::default();
+        assert_eq!(l.line(&[&a, &b], 10.0), None);
+        a.shed(Shed::Rate);
+        b.shed(Shed::Rate);
+        b.shed(Shed::QueueFull);
+        assert_eq!(l.line(&[&a, &b], 10.0).as_deref(), Some("overload: shed SIP frames before the engines in the last 10.0 s: rate 2, queue_full 1"));
+        assert_eq!(l.line(&[&a, &b], 10.0), None, "nothing new, nothing said");
     }
 
     #[test]

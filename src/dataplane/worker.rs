@@ -9,12 +9,14 @@
 //! both sockets and its wake-up eventfd (engines write it when they hand back frames to a
 //! sleeping worker), so an idle appliance uses no CPU.
 
+use super::admit::{Admission, Shed};
 use super::judge::{Done, EngineSnapshot, Judge, Out};
 use super::shard;
 use super::stats::{Accounting, Freshness, WorkerCounters};
 use super::xsk::{Buf, Deque, Meta, QueuePair};
-use crate::config::Failure;
+use crate::config::{AdmissionConfig, Failure};
 use crate::hash::Keyer;
+use crate::wire::{self, Frame};
 use afxdp::buf::Buf as _;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use hdrhistogram::Histogram;
@@ -118,8 +120,12 @@ pub struct WorkerConfig {
     pub spin_polls: u32,
     /// Longest sleep, ms.
     pub idle_timeout_ms: u64,
-    /// What to do when an engine's queue is full.
+    /// What to do when an engine thread is gone (a full queue always sheds).
     pub failure: Failure,
+    /// Per-source admission before the engines.
+    pub admission: AdmissionConfig,
+    /// Capacity of each engine's queue.
+    pub engine_queue: usize,
     /// Timer tick of an inline engine, ns.
     pub tick_ns: u64,
     /// Entries of the fill ring.
@@ -151,6 +157,7 @@ struct Loop<'a> {
     hist: Vec<Histogram<u64>>,
     /// Frames returned to us that are ready to route (inline judging collects here).
     done: Vec<Done>,
+    admission: Admission,
 }
 
 /// Runs a worker until `stop` is set and everything it lent out has come back (or a second
@@ -169,6 +176,7 @@ pub fn run(
         Judging::Sharded { engines, .. } => engines.len(),
         Judging::Inline(_) => 1,
     };
+    let admission = Admission::new(&cfg.admission, cfg.engine_queue, keyer, mono_ns());
     let mut l = Loop {
         qp,
         cfg,
@@ -181,6 +189,7 @@ pub fn run(
         in_engines: 0,
         hist: (0..engines).map(|_| new_histogram()).collect(),
         done: Vec::with_capacity(256),
+        admission,
     };
     l.refill();
     let mut idle_rounds = 0u32;
@@ -315,6 +324,10 @@ impl Loop<'_> {
             total += n;
             self.in_fill[nic] -= n.min(self.in_fill[nic]);
             self.shared.counters.add_rx(nic, n as u64);
+            if let Judging::Sharded { engines, .. } = judging {
+                let depth = engines.iter().map(|e| e.len()).max().unwrap_or(0);
+                self.admission.pressure(now, depth);
+            }
             while let Some(buf) = self.rx[nic].pop_front() {
                 self.dispatch(now, buf, judging);
             }
@@ -324,32 +337,45 @@ impl Loop<'_> {
 
     fn dispatch(&mut self, now: u64, buf: Buf, judging: &mut Judging) {
         match judging {
+            // Inline judging has no queue to overrun: a worker that falls behind leaves frames
+            // on the RX ring, where the kernel drops and counts them; none passes unjudged.
             Judging::Inline(j) => {
                 let done = &mut self.done;
                 j.judge(now, buf, self.cfg.index, &mut |_, d| done.push(d));
             }
             Judging::Sharded { engines, .. } => {
                 let len = buf.get_len() as usize;
-                let k = shard::shard(&self.keyer, &buf.get_data()[..len], engines.len());
+                // Decoded once for both: who sent it (admission) and who judges it (shard).
+                let decoded = wire::decode(&buf.get_data()[..len]);
+                let src = match &decoded {
+                    Ok(Frame::Ip(d)) => Some(d.src),
+                    _ => None,
+                };
+                if let Err(cause) = self.admission.admit(now, src) {
+                    return self.shed(cause, buf);
+                }
+                let k = shard::shard_decoded(&self.keyer, decoded, engines.len());
                 match engines[k].try_send(Job { buf, worker: self.cfg.index }) {
                     Ok(()) => self.in_engines += 1,
-                    Err(TrySendError::Full(job)) | Err(TrySendError::Disconnected(job)) => {
-                        let c = &self.shared.counters;
-                        match self.cfg.failure {
-                            Failure::FailOpen => {
-                                WorkerCounters::bump(&c.queue_full_forwarded);
-                                let nic = job.buf.get_user().nic as usize & 1;
-                                self.queue_tx(nic ^ 1, job.buf);
-                            }
-                            Failure::FailClosed => {
-                                WorkerCounters::bump(&c.queue_full_dropped);
-                                self.qp.free.push(job.buf);
-                            }
+                    Err(TrySendError::Full(job)) => self.shed(Shed::QueueFull, job.buf),
+                    Err(TrySendError::Disconnected(job)) => match self.cfg.failure {
+                        // The engine thread is dead: part of the daemon is, and fail_open is
+                        // what the operator chose for a dead daemon.
+                        Failure::FailOpen => {
+                            WorkerCounters::bump(&self.shared.counters.uninspected_forwarded);
+                            let nic = job.buf.get_user().nic as usize & 1;
+                            self.queue_tx(nic ^ 1, job.buf);
                         }
-                    }
+                        Failure::FailClosed => self.shed(Shed::EngineGone, job.buf),
+                    },
                 }
             }
         }
+    }
+
+    fn shed(&mut self, cause: Shed, buf: Buf) {
+        self.shared.counters.shed(cause);
+        self.qp.free.push(buf);
     }
 
     fn transmit(&mut self, now: u64) -> usize {

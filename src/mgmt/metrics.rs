@@ -13,6 +13,7 @@
 //! exported, an IP address is never a label.
 
 use crate::dataplane::judge::{ACTIONS, CAUSES};
+use crate::dataplane::admit::Shed;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
@@ -93,6 +94,18 @@ fn queues(e: &mut Exposition, r: &Value, names: &[String; 2]) {
         let queue = label_of(&q["queue"]);
         let queue = queue.as_str();
         for (k, v) in obj(&q["counters"]) {
+            if k == "shed" {
+                // Only the causes this build knows: the label stays bounded whatever the report says.
+                for (cause, n) in obj(v).filter(|(c, _)| Shed::ALL.iter().any(|s| s.name() == c.as_str())) {
+                    e.counter(
+                        "secsip_worker_shed_frames_total",
+                        "SIP frames dropped before any engine judged them, by cause (rate, congestion, queue_full, engine_gone).",
+                        &[("queue", queue), ("cause", cause)],
+                        n,
+                    );
+                }
+                continue;
+            }
             if let Value::Object(per_nic) = v {
                 let (name, help): (String, &str) = match k.as_str() {
                     "rx" => ("secsip_worker_rx_frames_total".into(), "Frames a worker took off a NIC's AF_XDP RX ring."),
@@ -109,8 +122,7 @@ fn queues(e: &mut Exposition, r: &Value, names: &[String; 2]) {
             let (name, help): (String, &str) = match k.as_str() {
                 "dropped" => ("secsip_worker_dropped_frames_total".into(), "Frames dropped on an engine's verdict."),
                 "injected" => ("secsip_worker_injected_frames_total".into(), "Reject answers put on the wire."),
-                "queue_full_forwarded" => ("secsip_worker_queue_full_forwarded_frames_total".into(), "SIP frames forwarded uninspected because an engine's queue was full (fail_open)."),
-                "queue_full_dropped" => ("secsip_worker_queue_full_dropped_frames_total".into(), "SIP frames dropped because an engine's queue was full (fail_closed)."),
+                "uninspected_forwarded" => ("secsip_worker_uninspected_forwarded_frames_total".into(), "SIP frames forwarded without a verdict because their engine thread is gone (fail_open)."),
                 "tx_backlog_dropped" => ("secsip_worker_tx_backlog_dropped_frames_total".into(), "Frames dropped because a TX ring stayed full until the backlog overflowed."),
                 "sleeps" => ("secsip_worker_sleeps_total".into(), "Times a worker went to sleep in poll(2)."),
                 _ => (format!("secsip_worker_{}_total", sanitize(k)), "A worker counter."),
