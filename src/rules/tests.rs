@@ -620,7 +620,11 @@ id = "users"
 kind = "user"
 entries = ["admin"]
 [[rule]]
-id = "premium"
+id = "raw-escape"
+when = 'sip.ruri.user.raw contains "%"'
+action = "log"
+[[rule]]
+id = "to-premium"
 when = 'sip.ruri.user in list.premium'
 action = "reject"
 status = 403
@@ -628,10 +632,6 @@ status = 403
 id = "user"
 when = 'sip.from.user in list.users'
 action = "drop"
-[[rule]]
-id = "raw-escape"
-when = 'sip.ruri.user.raw contains "%"'
-action = "log"
 "#);
     let p = CallParams::default();
     let (c, s) = c2s(&p);
@@ -643,7 +643,7 @@ action = "log"
     };
     for ruri in ["sip:%2B88216555@secsip.test", "sip:+882-16-555@secsip.test;user=phone", "tel:+882-16-555", "tel:16-555;phone-context=+882", "sip:0088216555@secsip.test", "sip:011.882.16.555@secsip.test"] {
         let (a, rule, _) = inv(ruri, "alice");
-        assert_eq!((a, rule.as_deref()), (Action::Reject, Some("premium")), "{ruri}");
+        assert_eq!((a, rule.as_deref()), (Action::Reject, Some("to-premium")), "{ruri}");
     }
     assert_eq!(inv("sip:%2B88216555@secsip.test", "alice").2, true, "the raw user is its own field");
     for honest in ["sip:+33-1-555@secsip.test;user=phone", "sip:%2B3316555@secsip.test", "sip:88216555@secsip.test"] {
