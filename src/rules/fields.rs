@@ -1,7 +1,10 @@
 //! The fields rules can read: names, types, and how each is taken from a parsed message.
 //!
 //! Extraction is lazy: a field is located only when a rule reads it, and the evaluator caches
-//! each field's value for the message, so twenty rules on `sip.from.user` parse From once.
+//! each field's values for the message, so twenty rules on `sip.from.user` parse From once.
+//! A field has one value per occurrence (every Contact, every Via hop, every header line of
+//! a name) and URI parts are in their normal form (`sip::normal`), the raw bytes being the
+//! `.raw` fields: rules see values as the endpoint will (DESIGN §9).
 
 use crate::sip::auth::Digest;
 use crate::sip::normal::{self, Norm, NormError};

@@ -645,7 +645,7 @@ action = "drop"
         let (a, rule, _) = inv(ruri, "alice");
         assert_eq!((a, rule.as_deref()), (Action::Reject, Some("to-premium")), "{ruri}");
     }
-    assert_eq!(inv("sip:%2B88216555@secsip.test", "alice").2, true, "the raw user is its own field");
+    assert!(inv("sip:%2B88216555@secsip.test", "alice").2, "the raw user is its own field");
     for honest in ["sip:+33-1-555@secsip.test;user=phone", "sip:%2B3316555@secsip.test", "sip:88216555@secsip.test"] {
         assert_eq!(inv(honest, "alice").0, Action::Forward, "{honest}");
     }
