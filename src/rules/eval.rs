@@ -383,6 +383,11 @@ impl Evaluator {
             for i in r {
                 let Value::Str(v) = self.fields.values.get(i, buf) else { continue };
                 let hay = lowered(m.lower, v, &mut self.lower);
+                // Most values match nothing: the early-exit test is far cheaper than
+                // finding every pattern that matches.
+                if !m.set.is_match(hay) {
+                    continue;
+                }
                 for k in m.set.matches(hay).iter() {
                     self.marks.mark(rs, m.atoms[k], member);
                 }
