@@ -472,6 +472,73 @@ fn register_contact_pointing_at_a_gateway_is_rejected() {
     assert!(all_pass(&[w.send(client(), server(), &fixtures::register(&p, 2))]));
 }
 
+#[test]
+fn toll_fraud_numbers_in_every_spelling_are_rejected_ordinary_numbers_pass() {
+    let mut w = Wire::new(shipped());
+    let p = CallParams::default().with_users("alice", "bob");
+    let attacks = [
+        "sip:%2B88216012345@secsip.test",
+        "sip:+882-16-012-345@secsip.test;user=phone",
+        "sip:%2B882%2D16%2D012345@secsip.test;user=phone",
+        "tel:+882-16-(012)-345",
+        "tel:16-012-345;phone-context=+882",
+        "sip:0088216012345@secsip.test",
+        "sip:011.882.16.012345@secsip.test",
+    ];
+    for (i, ruri) in attacks.iter().enumerate() {
+        let inv = fixtures::request(&p.clone().with_call_id(format!("fraud-{i}")), "INVITE", ruri, 1, None, &[], None);
+        let s = w.send(client(), server(), &inv);
+        assert_eq!((s.action, s.rule.as_deref()), (Action::Reject, Some("toll-fraud-destination")), "{ruri}");
+    }
+    for (i, ruri) in ["sip:%2B33123456789@secsip.test", "sip:+33-1-23-45-67-89@secsip.test;user=phone", "tel:+33-1-(23)-45-67-89", "sip:88216012345@secsip.test"].iter().enumerate() {
+        let inv = fixtures::request(&p.clone().with_call_id(format!("honest-{i}")), "INVITE", ruri, 1, None, &[], None);
+        assert!(passes(&w.send(client(), server(), &inv)), "{ruri}");
+    }
+}
+
+#[test]
+fn undecodable_users_are_dropped_as_bad_encoding() {
+    let mut w = Wire::new(shipped());
+    let p = CallParams::default();
+    for (i, ruri) in ["sip:%00admin@secsip.test", "sip:a%0d%0aX-Evil:1@secsip.test", "sip:%ff@secsip.test", "sip:bob@10.77.0.010"].iter().enumerate() {
+        let m = fixtures::request(&p.clone().with_call_id(format!("enc-{i}")), "OPTIONS", ruri, 1, None, &[], None);
+        let s = w.send(client(), server(), &m);
+        assert_eq!((s.action, s.rule.as_deref()), (Action::Drop, Some("malformed-encoding")), "{ruri}");
+    }
+    let m = fixtures::request(&p.clone().with_call_id("enc-ok"), "OPTIONS", "sip:caf%C3%A9@secsip.test", 1, None, &[], None);
+    assert!(passes(&w.send(client(), server(), &m)));
+}
+
+#[test]
+fn every_contact_and_every_header_line_is_judged() {
+    let rs = shipped_with_lists("occ", &[("protected-gateways.txt", "10.77.0.2\n")]);
+    let mut w = Wire::new(rs);
+    let p = CallParams::default();
+    let reg = |cseq: u32, contact: &str| with_header(&fixtures::register(&p, cseq), "Contact", contact);
+    for (i, c) in ["<sip:alice@10.77.0.1>, <sip:alice@10.77.0.2:5060>", "<sip:alice@10.77.0.1>\r\nContact: <sip:alice@10.77.0.2>;expires=60", "<sip:alice@[::ffff:10.77.0.2]>"].iter().enumerate() {
+        let s = w.send(client(), server(), &reg(10 + i as u32, c));
+        assert_eq!((s.action, s.rule.as_deref()), (Action::Reject, Some("register-contact-hijack")), "{c}");
+    }
+    assert!(passes(&w.send(client(), server(), &reg(20, "<sip:alice@10.77.0.1>, <sip:alice@10.77.0.9:5062>"))));
+    let opt = |n: u32, name: &str, value: &str| with_header(&fixtures::options(&p, n), name, value);
+    for (n, name, value) in [
+        (30, "Contact", "<sip:alice@10.77.0.1>, <sip:x'%20or%20'1'='1@10.77.0.1>"),
+        (31, "X-Account", "42' union select password from subscriber --"),
+        (32, "User-Agent", "softphone\r\nUser-Agent: x'; DROP TABLE subscriber; --"),
+        (33, "Authorization", "Digest username=\"a\", realm=\"r\", nonce=\"n\", uri=\"sip:x\", response=\"00\"\r\nAuthorization: Digest username=\"x' or 1=1 --\", realm=\"r\", nonce=\"n\", uri=\"sip:x\", response=\"00\""),
+    ] {
+        let s = w.send(client(), server(), &opt(n, name, value));
+        assert_eq!((s.action, s.rule.as_deref()), (Action::Drop, Some("sql-injection")), "{name}: {value}");
+    }
+    for (n, name, value) in [(40, "Contact", "<sip:alice@10.77.0.1>, \"O'Brien\" <sip:obrien@10.77.0.1>"), (41, "X-Account", "42, O'Neil's line")] {
+        assert!(passes(&w.send(client(), server(), &opt(n, name, value))), "{name}: {value}");
+    }
+    // A polite first User-Agent hides nothing.
+    let two = opt(50, "User-Agent", "polite\r\nUser-Agent: friendly-scanner");
+    let s = w.send(addr("10.77.0.66:5060"), server(), &two);
+    assert_eq!((s.action, s.rule.as_deref()), (Action::Drop, Some("scanner-user-agent")));
+}
+
 // ------------------------------------------------------------------ captures
 
 fn is_root() -> bool {

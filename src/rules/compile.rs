@@ -4,7 +4,7 @@
 //! Every error names the file, line and column, the rule and the key, and, for a misspelt
 //! name, the closest valid one. All errors of a load are reported, not just the first.
 
-use super::expr::{self, CmpOp, Expr, Operand, Wrap};
+use super::expr::{self, CmpOp, Expr, Operand, Quant, Wrap};
 use super::fields::{self, Field, Kind};
 use super::lists::{self, List, ListKind};
 use super::model::*;
@@ -110,6 +110,7 @@ struct ListDef {
     #[serde(default)]
     entries: Vec<String>,
     file: Option<Spanned<String>>,
+    international_prefixes: Option<Spanned<Vec<String>>>,
     #[serde(default)]
     description: String,
 }
@@ -442,7 +443,7 @@ impl ExprCx<'_, '_> {
     }
 
     fn test(&mut self, left: &Operand, cmp: Option<&(CmpOp, Operand)>) -> Node {
-        let Operand::Name { name, wrap, at } = left else {
+        let Operand::Name { name, wrap, quant, at } = left else {
             self.fail(left.at(), "a test starts with a field, an object or an event, not a constant");
             return self.dud();
         };
@@ -457,15 +458,19 @@ impl ExprCx<'_, '_> {
                 self.fail(*at, "a list goes on the right of `in`: `FIELD in list.NAME`");
                 self.dud()
             }
+            (Named::Object(_), _) if *quant == Quant::All => {
+                self.fail(*at, "an object has one value: all(...) is for fields");
+                self.dud()
+            }
             (Named::Object(o), cmp) => self.object_test(o, *wrap, *at, cmp),
             (Named::Field(f, _), None) => {
                 let slot = self.b.slot(f, name);
                 if *wrap == Wrap::Lower {
                     self.fail(*at, "lower(...) goes with a string comparison");
                 }
-                Node::Atom(self.b.atom(Atom::Truthy { slot, wrap: *wrap }))
+                Node::Atom(self.b.atom(Atom::Truthy { slot, wrap: *wrap, quant: *quant }))
             }
-            (Named::Field(f, k), Some((op, right))) => self.field_test(f, k, name, *wrap, *at, *op, right),
+            (Named::Field(f, k), Some((op, right))) => self.field_test(f, k, name, (*wrap, *quant), *at, *op, right),
         }
     }
 
@@ -487,8 +492,13 @@ impl ExprCx<'_, '_> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn field_test(&mut self, f: Field, k: Kind, name: &str, wrap: Wrap, at: usize, op: CmpOp, right: &Operand) -> Node {
+    fn field_test(&mut self, f: Field, k: Kind, name: &str, (wrap, quant): (Wrap, Quant), at: usize, op: CmpOp, right: &Operand) -> Node {
         let lower = wrap == Wrap::Lower;
+        // `a != b` is `!(a == b)` for every kind, so it reads "no value equals b" (and
+        // `all(a) != b` "not every value equals b").
+        if op == CmpOp::Ne {
+            return Node::Not(Box::new(self.field_test(f, k, name, (wrap, quant), at, CmpOp::Eq, right)));
+        }
         // Numbers: the field itself if numeric, or its length / count.
         let numeric = matches!(wrap, Wrap::Len | Wrap::Count) || k == Kind::Num;
         if op == CmpOp::In {
@@ -509,13 +519,13 @@ impl ExprCx<'_, '_> {
                         let want = if kind.matches_addresses() { "an address field such as ip.src" } else { "a string field" };
                         self.fail(at, format!("list '{}' is of kind {:?}: its left side must be {want}", self.b.lists[l as usize].id, kind));
                     }
-                    Node::Atom(self.b.atom(Atom::InList { slot, list: l }))
+                    Node::Atom(self.b.atom(Atom::InList { slot, list: l, quant }))
                 }
                 Some(Named::Object(o)) => {
                     if !self.b.objects[o as usize].kind.is_container() {
                         self.fail(*rat, format!("'{rname}' is a {}: `in` needs a set, list or bag", self.b.objects[o as usize].kind.name()));
                     }
-                    Node::Atom(self.b.atom(Atom::InObject { slot, object: o }))
+                    Node::Atom(self.b.atom(Atom::InObject { slot, object: o, quant }))
                 }
                 Some(_) => {
                     self.fail(*rat, "`in` takes a list (`list.NAME`) or an object on its right");
@@ -534,12 +544,13 @@ impl ExprCx<'_, '_> {
                 return self.dud();
             };
             let slot = self.b.slot(f, name);
-            let atom = self.b.atom(Atom::Ip { slot, nets: lists::IpRanges::new(&[net]) });
-            self.b.ip_tests.push((slot, net.0, net.1, atom));
+            let atom = self.b.atom(Atom::Ip { slot, nets: lists::IpRanges::new(&[net]), quant });
+            if quant == Quant::Any {
+                self.b.ip_tests.push((slot, net.0, net.1, atom));
+            }
             let a = Node::Atom(atom);
             return match op {
                 CmpOp::Eq => a,
-                CmpOp::Ne => Node::Not(Box::new(a)),
                 _ => {
                     self.fail(at, format!("addresses take ==, != or in, not {}", op.as_str()));
                     a
@@ -555,7 +566,7 @@ impl ExprCx<'_, '_> {
                 self.fail(at, format!("{} is for strings; '{name}' is numeric here", op.as_str()));
             }
             let slot = self.b.slot(f, name);
-            return Node::Atom(self.b.atom(Atom::Num { slot, wrap, op, value: *value }));
+            return Node::Atom(self.b.atom(Atom::Num { slot, wrap, op, value: *value, quant }));
         }
         if k == Kind::Bool {
             self.fail(at, format!("'{name}' is true or false: use it alone or negated"));
@@ -575,10 +586,12 @@ impl ExprCx<'_, '_> {
             self.fail(*rat, "lower(...) compares with a lower-case literal: this one has capitals and can never match");
         }
         let lit = value.as_bytes().to_vec();
-        let pre = |s: &mut Self, anchor| Node::Atom(s.b.literal(slot, lower, lit.clone(), anchor));
+        let pre = |s: &mut Self, anchor| match quant {
+            Quant::Any => Node::Atom(s.b.literal(slot, lower, lit.clone(), anchor)),
+            Quant::All => Node::Atom(s.b.atom(Atom::StrAll { slot, lower, test: StrTest::Literal(lit.clone(), anchor) })),
+        };
         match op {
             CmpOp::Eq => pre(self, Anchor::Whole),
-            CmpOp::Ne => Node::Not(Box::new(pre(self, Anchor::Whole))),
             CmpOp::Contains | CmpOp::StartsWith | CmpOp::EndsWith if lit.is_empty() => {
                 self.fail(*rat, "an empty literal matches everything");
                 self.dud()
@@ -586,14 +599,15 @@ impl ExprCx<'_, '_> {
             CmpOp::Contains => pre(self, Anchor::Anywhere),
             CmpOp::StartsWith => pre(self, Anchor::Start),
             CmpOp::EndsWith => pre(self, Anchor::End),
-            CmpOp::Matches => {
-                if let Err(e) = regex::bytes::RegexBuilder::new(value).size_limit(1 << 20).build() {
+            CmpOp::Matches => match regex::bytes::RegexBuilder::new(value).size_limit(1 << 20).build() {
+                Err(e) => {
                     let msg = e.to_string().lines().last().unwrap_or("invalid regex").trim().to_string();
                     self.fail(*rat, format!("invalid regex: {msg}"));
-                    return self.dud();
+                    self.dud()
                 }
-                Node::Atom(self.b.regex(slot, lower, value.clone()))
-            }
+                Ok(re) if quant == Quant::All => Node::Atom(self.b.atom(Atom::StrAll { slot, lower, test: StrTest::Regex(re) })),
+                Ok(_) => Node::Atom(self.b.regex(slot, lower, value.clone())),
+            },
             _ => {
                 self.fail(at, format!("'{name}' is a string: {} needs a number (use len({name}) to compare its length)", op.as_str()));
                 self.dud()
@@ -650,8 +664,8 @@ fn method_constraint(e: &Expr) -> (Option<Vec<Method>>, bool, bool) {
 /// rule updates the object).
 fn pre_answered(a: &Atom) -> bool {
     match a {
-        Atom::Pre | Atom::Ip { .. } => true,
-        Atom::Num { op, .. } | Atom::ObjNum { op, .. } => matches!(op, CmpOp::Gt | CmpOp::Ge | CmpOp::Lt | CmpOp::Le | CmpOp::Eq),
+        Atom::Pre | Atom::Ip { quant: Quant::Any, .. } => true,
+        Atom::Num { op, quant: Quant::Any, .. } | Atom::ObjNum { op, .. } => matches!(op, CmpOp::Gt | CmpOp::Ge | CmpOp::Lt | CmpOp::Le | CmpOp::Eq),
         _ => false,
     }
 }
@@ -800,7 +814,19 @@ pub fn compile_with(
             if kind == ListKind::Country && opts.geoip_db.is_none() {
                 cx.err(l.kind.span(), Some(l.id.get_ref()), Some("kind"), "country lists need a MaxMind DB: set geoip_db in the configuration");
             }
-            match List::new(l.id.get_ref(), kind, entries, geoip.clone()) {
+            let intl = match &l.international_prefixes {
+                Some(p) if !matches!(kind, ListKind::Number | ListKind::NumberPrefix) => {
+                    cx.err(p.span(), Some(l.id.get_ref()), Some("international_prefixes"), "only number and number_prefix lists read international prefixes");
+                    continue;
+                }
+                Some(p) if p.get_ref().iter().any(|x| x.is_empty() || !x.bytes().all(|b| b.is_ascii_digit())) => {
+                    cx.err(p.span(), Some(l.id.get_ref()), Some("international_prefixes"), "an international prefix is one or more digits (`+` is always one)");
+                    continue;
+                }
+                Some(p) => p.get_ref().clone(),
+                None => lists::DEFAULT_INTERNATIONAL_PREFIXES.iter().map(|s| s.to_string()).collect(),
+            };
+            match List::with_prefixes(l.id.get_ref(), kind, entries, geoip.clone(), &intl) {
                 Ok(list) => {
                     let _ = &l.description;
                     b.list_ids.insert(l.id.get_ref().clone(), b.lists.len() as u32);
@@ -1354,7 +1380,7 @@ fn finish(b: Builder, rules: Vec<Rule>, sources: &[Source]) -> Result<RuleSet, C
 fn num_index(atoms: &[Atom]) -> Vec<NumIndex> {
     let mut out: Vec<NumIndex> = Vec::new();
     for (a, atom) in atoms.iter().enumerate() {
-        let Atom::Num { slot, wrap, op, value } = *atom else { continue };
+        let Atom::Num { slot, wrap, op, value, quant: Quant::Any } = *atom else { continue };
         let i = match out.iter().position(|g| g.slot == slot && g.wrap == wrap) {
             Some(i) => i,
             None => {

@@ -17,8 +17,8 @@
 //! So the cost per message grows with the bytes of the fields read and with the rules that
 //! can actually match, not with the number of rules loaded.
 
-use super::expr::{CmpOp, Wrap};
-use super::fields::{MsgCtx, Value};
+use super::expr::{CmpOp, Quant, Wrap};
+use super::fields::{MsgCtx, Value, Values};
 use super::compile::{mask4, mask6};
 use super::model::*;
 use super::objects::{self, ObjectStore, ScopeKeys};
@@ -65,26 +65,110 @@ pub struct Env<'x> {
     pub now: u64,
 }
 
-/// A field value cached for the message, by offset into the message buffer where possible.
-#[derive(Clone, Copy, Debug)]
-enum Cached {
-    Unknown,
-    /// Computed each time (values outside the message buffer).
-    Volatile,
-    Absent,
-    Span(u32, u32),
-    Num(i64),
-    Bool(bool),
-    Ip(std::net::IpAddr),
+/// The values of every field read so far for the message: per slot, a range of `values`
+/// (`UNKNOWN` until first read).
+#[derive(Default)]
+struct FieldCache {
+    ranges: Vec<(u32, u32)>,
+    values: Values,
+}
+
+const UNKNOWN: (u32, u32) = (u32::MAX, u32::MAX);
+
+impl FieldCache {
+    fn clear(&mut self, slots: usize) {
+        self.ranges.clear();
+        self.ranges.resize(slots, UNKNOWN);
+        self.values.clear();
+    }
+
+    /// The range of the slot's values, collecting them on first use.
+    fn fill(&mut self, rs: &RuleSet, ctx: &MsgCtx<'_, '_>, slot: Slot) -> std::ops::Range<usize> {
+        let s = slot as usize;
+        if self.ranges[s] == UNKNOWN {
+            let start = self.values.len();
+            ctx.collect(&rs.fields[s], &mut self.values);
+            self.ranges[s] = (start as u32, self.values.len() as u32);
+        }
+        let (a, b) = self.ranges[s];
+        a as usize..b as usize
+    }
+
+    /// The first value (objects store and key on it: the top Via, the first Contact).
+    fn first<'v>(&'v mut self, rs: &RuleSet, ctx: &'v MsgCtx<'_, '_>, slot: Slot) -> Value<'v> {
+        let r = self.fill(rs, ctx, slot);
+        if r.is_empty() {
+            return Value::Absent;
+        }
+        self.values.get(r.start, ctx.msg.buf())
+    }
+
+    /// The numbers a numeric test of `slot` under `wrap` sees: the count; each value's length
+    /// (an absent field has one length, 0); each numeric value.
+    fn numbers<'v>(&'v mut self, rs: &RuleSet, ctx: &'v MsgCtx<'_, '_>, slot: Slot, wrap: Wrap) -> Numbers<'v> {
+        let r = self.fill(rs, ctx, slot);
+        let buf = ctx.msg.buf();
+        match wrap {
+            Wrap::Count => Numbers::One(Some(r.len() as i64)),
+            Wrap::Len if r.is_empty() => Numbers::One(Some(0)),
+            _ => Numbers::Each { values: &self.values, buf, r, len: wrap == Wrap::Len },
+        }
+    }
+}
+
+/// See [`FieldCache::numbers`].
+enum Numbers<'v> {
+    One(Option<i64>),
+    Each { values: &'v Values, buf: &'v [u8], r: std::ops::Range<usize>, len: bool },
+}
+
+impl Iterator for Numbers<'_> {
+    type Item = i64;
+    fn next(&mut self) -> Option<i64> {
+        match self {
+            Numbers::One(n) => n.take(),
+            Numbers::Each { values, buf, r, len } => loop {
+                let v = values.get(r.next()?, buf);
+                let n = match (v, *len) {
+                    (Value::Str(b), true) => Some(b.len() as i64),
+                    (Value::Num(n), true) => Some(n.to_string().len() as i64),
+                    (_, true) => Some(1),
+                    (Value::Num(n), false) => Some(n),
+                    (Value::Bool(b), false) => Some(b as i64),
+                    _ => None,
+                };
+                if n.is_some() {
+                    return n;
+                }
+            },
+        }
+    }
+}
+
+/// Tests that hold (pre-answered), candidate rules, events raised.
+#[derive(Default)]
+struct Marks {
+    pre: Vec<u64>,
+    cand: Vec<u64>,
+    events: Vec<u64>,
+}
+
+impl Marks {
+    fn mark(&mut self, rs: &RuleSet, atom: u32, member: &[u64]) {
+        set(&mut self.pre, atom as usize);
+        for &r in &rs.triggers[atom as usize] {
+            if bit(member, r as usize) {
+                set(&mut self.cand, r as usize);
+            }
+        }
+    }
 }
 
 /// Scratch reused across messages: nothing here allocates per message once warm.
 #[derive(Default)]
 pub struct Evaluator {
-    cache: Vec<Cached>,
-    pre: Vec<u64>,
-    cand: Vec<u64>,
-    events: Vec<u64>,
+    fields: FieldCache,
+    marks: Marks,
     lower: Vec<u8>,
     /// Rules that fired on the last message, in order.
     pub fired: Vec<Fired>,
@@ -98,6 +182,14 @@ fn lowered<'h>(lower: bool, v: &'h [u8], buf: &'h mut Vec<u8>) -> &'h [u8] {
     buf.clear();
     buf.extend(v.iter().map(u8::to_ascii_lowercase));
     buf
+}
+
+/// `pred` over the values `r` under `q`: some value, or every value and at least one.
+fn quantified(q: Quant, r: std::ops::Range<usize>, mut pred: impl FnMut(usize) -> bool) -> bool {
+    match q {
+        Quant::Any => r.into_iter().any(pred),
+        Quant::All => !r.is_empty() && r.into_iter().all(&mut pred),
+    }
 }
 
 fn bit(v: &[u64], i: usize) -> bool {
@@ -136,63 +228,16 @@ impl Evaluator {
         Evaluator::default()
     }
 
-    fn value<'a>(&mut self, rs: &RuleSet, ctx: &MsgCtx<'_, 'a>, slot: Slot) -> Value<'a> {
-        let s = slot as usize;
-        let buf = ctx.msg.buf();
-        match self.cache[s] {
-            Cached::Unknown => {}
-            Cached::Volatile => return ctx.get(&rs.fields[s]),
-            Cached::Absent => return Value::Absent,
-            Cached::Span(a, b) => return Value::Str(&buf[a as usize..b as usize]),
-            Cached::Num(n) => return Value::Num(n),
-            Cached::Bool(b) => return Value::Bool(b),
-            Cached::Ip(ip) => return Value::Ip(ip),
-        }
-        let v = ctx.get(&rs.fields[s]);
-        self.cache[s] = match v {
-            Value::Absent => Cached::Absent,
-            Value::Num(n) => Cached::Num(n),
-            Value::Bool(b) => Cached::Bool(b),
-            Value::Ip(ip) => Cached::Ip(ip),
-            Value::Str(b) => {
-                let start = (b.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize);
-                if start <= buf.len() && start + b.len() <= buf.len() {
-                    Cached::Span(start as u32, (start + b.len()) as u32)
-                } else {
-                    Cached::Volatile
-                }
-            }
-        };
-        v
-    }
-
-    fn numeric(&mut self, rs: &RuleSet, ctx: &MsgCtx<'_, '_>, slot: Slot, wrap: Wrap) -> Option<i64> {
-        match wrap {
-            Wrap::Count => Some(ctx.count(&rs.fields[slot as usize])),
-            Wrap::Len => Some(match self.value(rs, ctx, slot) {
-                Value::Str(b) => b.len() as i64,
-                Value::Absent => 0,
-                Value::Num(n) => n.to_string().len() as i64,
-                _ => 1,
-            }),
-            _ => match self.value(rs, ctx, slot) {
-                Value::Num(n) => Some(n),
-                Value::Bool(b) => Some(b as i64),
-                _ => None,
-            },
-        }
-    }
-
     /// Hash of the key field's value, for `key`-scoped objects.
     fn key_value(&mut self, rs: &RuleSet, ctx: &MsgCtx<'_, '_>, env: &Env<'_>, obj: &Object) -> Option<u64> {
         let Scope::Key { slot } = obj.scope else { return None };
-        let v = self.value(rs, ctx, slot);
+        let v = self.fields.first(rs, ctx, slot);
         env.objects.value_hash(&v, obj.normalize)
     }
 
     fn parent_value(&mut self, rs: &RuleSet, ctx: &MsgCtx<'_, '_>, env: &Env<'_>, obj: &Object) -> Option<u64> {
         let p = &rs.objects[obj.parent? as usize];
-        let v = self.value(rs, ctx, p.value?);
+        let v = self.fields.first(rs, ctx, p.value?);
         env.objects.value_hash(&v, p.normalize)
     }
 
@@ -215,41 +260,63 @@ impl Evaluator {
     fn mark_object(&mut self, rs: &RuleSet, ctx: &MsgCtx<'_, '_>, env: &mut Env<'_>, g: &ObjIndex, member: &[u64]) {
         let v = self.object_value(rs, ctx, env, g.object);
         for atom in g.tests.holding(v) {
-            self.mark(rs, atom, member);
+            self.marks.mark(rs, atom, member);
         }
     }
 
     fn atom(&mut self, rs: &RuleSet, ctx: &MsgCtx<'_, '_>, env: &mut Env<'_>, a: u32) -> bool {
+        let buf = ctx.msg.buf();
         match &rs.atoms[a as usize] {
-            Atom::Pre => bit(&self.pre, a as usize),
-            Atom::Truthy { slot, wrap } => match wrap {
-                Wrap::None | Wrap::Lower => self.value(rs, ctx, *slot).truthy(),
-                w => self.numeric(rs, ctx, *slot, *w).is_some_and(|n| n > 0),
+            Atom::Pre => bit(&self.marks.pre, a as usize),
+            Atom::Truthy { slot, wrap: Wrap::None | Wrap::Lower, quant } => {
+                let r = self.fields.fill(rs, ctx, *slot);
+                let vals = &self.fields.values;
+                quantified(*quant, r, |i| vals.get(i, buf).truthy())
+            }
+            Atom::Truthy { slot, wrap, quant } => match quant {
+                Quant::Any => self.fields.numbers(rs, ctx, *slot, *wrap).any(|n| n > 0),
+                Quant::All => all_numbers(self.fields.numbers(rs, ctx, *slot, *wrap), |n| n > 0),
             },
-            Atom::Num { slot, wrap, op, value } => self.numeric(rs, ctx, *slot, *wrap).is_some_and(|n| cmp(n, *op, *value)),
-            Atom::Ip { slot, nets } => match self.value(rs, ctx, *slot) {
-                Value::Ip(ip) => nets.contains(ip),
-                _ => false,
+            Atom::Num { slot, wrap, op, value, quant } => match quant {
+                Quant::Any => self.fields.numbers(rs, ctx, *slot, *wrap).any(|n| cmp(n, *op, *value)),
+                Quant::All => all_numbers(self.fields.numbers(rs, ctx, *slot, *wrap), |n| cmp(n, *op, *value)),
             },
-            Atom::InList { slot, list } => {
+            Atom::Ip { slot, nets, quant } => {
+                let r = self.fields.fill(rs, ctx, *slot);
+                let vals = &self.fields.values;
+                quantified(*quant, r, |i| matches!(vals.get(i, buf), Value::Ip(ip) if nets.contains(ip)))
+            }
+            Atom::InList { slot, list, quant } => {
                 let l = &rs.lists[*list as usize];
-                match self.value(rs, ctx, *slot) {
+                let r = self.fields.fill(rs, ctx, *slot);
+                let vals = &self.fields.values;
+                quantified(*quant, r, |i| match vals.get(i, buf) {
                     Value::Ip(ip) => l.contains_ip(ip),
                     Value::Str(b) => l.contains_bytes(b),
                     _ => false,
-                }
+                })
             }
-            Atom::InObject { slot, object } => {
+            Atom::InObject { slot, object, quant } => {
                 let obj = &rs.objects[*object as usize];
-                let v = self.value(rs, ctx, *slot);
                 let pv = self.parent_value(rs, ctx, env, obj);
-                match env.objects.value_hash(&v, obj.normalize) {
+                let r = self.fields.fill(rs, ctx, *slot);
+                let vals = &self.fields.values;
+                quantified(*quant, r, |i| match env.objects.value_hash(&vals.get(i, buf), obj.normalize) {
                     Some(h) => env.objects.contains(obj, &env.keys, pv, h),
                     None => false,
-                }
+                })
+            }
+            Atom::StrAll { slot, lower, test } => {
+                let r = self.fields.fill(rs, ctx, *slot);
+                let vals = &self.fields.values;
+                let scratch = &mut self.lower;
+                quantified(Quant::All, r, |i| match vals.get(i, buf) {
+                    Value::Str(b) => test.holds(lowered(*lower, b, scratch)),
+                    _ => false,
+                })
             }
             Atom::ObjNum { object, op, value } => cmp(self.object_value(rs, ctx, env, *object), *op, *value),
-            Atom::Event(e) => bit(&self.events, *e as usize),
+            Atom::Event(e) => bit(&self.marks.events, *e as usize),
         }
     }
 
@@ -266,24 +333,15 @@ impl Evaluator {
         let aw = rs.atoms.len().div_ceil(64);
         let rw = rs.rules.len().div_ceil(64);
         let ew = rs.events.len().div_ceil(64);
-        self.cache.clear();
-        self.cache.resize(rs.fields.len(), Cached::Unknown);
-        self.pre.clear();
-        self.pre.resize(aw, 0);
-        self.cand.clear();
-        self.cand.resize(rw, 0);
-        self.events.clear();
-        self.events.resize(ew, 0);
+        self.fields.clear(rs.fields.len());
+        let m = &mut self.marks;
+        m.pre.clear();
+        m.pre.resize(aw, 0);
+        m.cand.clear();
+        m.cand.resize(rw, 0);
+        m.events.clear();
+        m.events.resize(ew, 0);
         self.fired.clear();
-    }
-
-    fn mark(&mut self, rs: &RuleSet, atom: u32, member: &[u64]) {
-        set(&mut self.pre, atom as usize);
-        for &r in &rs.triggers[atom as usize] {
-            if bit(member, r as usize) {
-                set(&mut self.cand, r as usize);
-            }
-        }
     }
 
     /// Runs the rule set on a message. Returns the index of the deciding rule and its decision,
@@ -294,70 +352,59 @@ impl Evaluator {
             return None;
         }
         let b = bucket_of(ctx.msg.method());
-        self.cand.copy_from_slice(&rs.always[b]);
+        self.marks.cand.copy_from_slice(&rs.always[b]);
         let member = &rs.member[b];
+        let buf = ctx.msg.buf();
 
-        // The lower-case scratch leaves `self` for the loops so `mark` can borrow `self`.
-        let mut lower = std::mem::take(&mut self.lower);
+        // Every value of a field is searched: a test holds when some value passes (`any`,
+        // the default; `all(...)` tests are answered when their rule runs).
         for m in &rs.literal_matchers {
-            let Value::Str(v) = self.value(rs, ctx, m.slot) else { continue };
-            let hay = lowered(m.lower, v, &mut lower);
-            let len = hay.len();
-            for hit in m.ac.find_overlapping_iter(hay) {
-                let (atom, anchor) = m.patterns[hit.pattern().as_usize()];
-                let ok = match anchor {
-                    Anchor::Whole => hit.start() == 0 && hit.end() == len,
-                    Anchor::Start => hit.start() == 0,
-                    Anchor::End => hit.end() == len,
-                    Anchor::Anywhere => true,
-                };
-                if ok {
-                    self.mark(rs, atom, member);
+            let r = self.fields.fill(rs, ctx, m.slot);
+            for i in r {
+                let Value::Str(v) = self.fields.values.get(i, buf) else { continue };
+                let hay = lowered(m.lower, v, &mut self.lower);
+                let len = hay.len();
+                for hit in m.ac.find_overlapping_iter(hay) {
+                    let (atom, anchor) = m.patterns[hit.pattern().as_usize()];
+                    let ok = match anchor {
+                        Anchor::Whole => hit.start() == 0 && hit.end() == len,
+                        Anchor::Start => hit.start() == 0,
+                        Anchor::End => hit.end() == len,
+                        Anchor::Anywhere => true,
+                    };
+                    if ok {
+                        self.marks.mark(rs, atom, member);
+                    }
                 }
             }
         }
         for m in &rs.regex_matchers {
-            let Value::Str(v) = self.value(rs, ctx, m.slot) else { continue };
-            let hay = lowered(m.lower, v, &mut lower);
-            for i in m.set.matches(hay).iter() {
-                self.mark(rs, m.atoms[i], member);
+            let r = self.fields.fill(rs, ctx, m.slot);
+            for i in r {
+                let Value::Str(v) = self.fields.values.get(i, buf) else { continue };
+                let hay = lowered(m.lower, v, &mut self.lower);
+                // Most values match nothing: the early-exit test is far cheaper than
+                // finding every pattern that matches.
+                if !m.set.is_match(hay) {
+                    continue;
+                }
+                for k in m.set.matches(hay).iter() {
+                    self.marks.mark(rs, m.atoms[k], member);
+                }
             }
         }
-        self.lower = lower;
         for g in &rs.num_index {
-            let Some(v) = self.numeric(rs, ctx, g.slot, g.wrap) else { continue };
-            for atom in g.tests.holding(v) {
-                self.mark(rs, atom, member);
+            for v in self.fields.numbers(rs, ctx, g.slot, g.wrap) {
+                for atom in g.tests.holding(v) {
+                    self.marks.mark(rs, atom, member);
+                }
             }
         }
         for g in &rs.ip_index {
-            let Value::Ip(ip) = self.value(rs, ctx, g.slot) else { continue };
-            // As `IpRanges::contains`: IPv4-mapped IPv6 addresses are looked up as IPv4.
-            let v4 = match ip {
-                std::net::IpAddr::V4(a) => Some(u32::from(a)),
-                std::net::IpAddr::V6(a) => a.to_ipv4_mapped().map(u32::from),
-            };
-            match (v4, ip) {
-                (Some(a), _) => {
-                    for (len, nets) in &g.v4 {
-                        let net = a & mask4(*len);
-                        let start = nets.partition_point(|&(n, _)| n < net);
-                        for &(_, atom) in nets[start..].iter().take_while(|(n, _)| *n == net) {
-                            self.mark(rs, atom, member);
-                        }
-                    }
-                }
-                (None, std::net::IpAddr::V6(a)) => {
-                    let a = u128::from(a);
-                    for (len, nets) in &g.v6 {
-                        let net = a & mask6(*len);
-                        let start = nets.partition_point(|&(n, _)| n < net);
-                        for &(_, atom) in nets[start..].iter().take_while(|(n, _)| *n == net) {
-                            self.mark(rs, atom, member);
-                        }
-                    }
-                }
-                _ => {}
+            let r = self.fields.fill(rs, ctx, g.slot);
+            for i in r {
+                let Value::Ip(ip) = self.fields.values.get(i, buf) else { continue };
+                mark_ip(&mut self.marks, rs, g, ip, member);
             }
         }
 
@@ -368,8 +415,8 @@ impl Evaluator {
         }
 
         let mut decision = None;
-        for w in 0..self.cand.len() {
-            let mut word = self.cand[w];
+        for w in 0..self.marks.cand.len() {
+            let mut word = self.marks.cand[w];
             while word != 0 {
                 let i = w * 64 + word.trailing_zeros() as usize;
                 word &= word - 1;
@@ -378,7 +425,7 @@ impl Evaluator {
                     continue;
                 }
                 if let Some(e) = r.event {
-                    set(&mut self.events, e as usize);
+                    set(&mut self.marks.events, e as usize);
                 }
                 self.apply_updates(rs, ctx, env, r);
                 if !rs.obj_index.is_empty() && (!r.hold.is_empty() || !r.count.is_empty()) {
@@ -390,7 +437,7 @@ impl Evaluator {
                         }
                     }
                     let rest = (!0u64).checked_shl((i % 64) as u32 + 1).unwrap_or(0);
-                    word |= self.cand[w] & rest;
+                    word |= self.marks.cand[w] & rest;
                 }
                 self.fired.push(Fired { rule: i as u32, monitor: r.monitor });
                 if r.monitor {
@@ -417,7 +464,7 @@ impl Evaluator {
         for &o in &r.hold {
             let obj = &rs.objects[o as usize];
             let Some(slot) = obj.value else { continue };
-            let v = self.value(rs, ctx, slot);
+            let v = self.fields.first(rs, ctx, slot);
             let Some(h) = env.objects.value_hash(&v, obj.normalize) else { continue };
             if obj.scope.is_shared() {
                 let kv = self.key_value(rs, ctx, env, obj);
@@ -437,6 +484,45 @@ impl Evaluator {
                 env.objects.count(obj, &env.keys, pv, env.now);
             }
         }
+    }
+}
+
+/// Marks the address tests of `g` that hold for `ip`.
+fn mark_ip(marks: &mut Marks, rs: &RuleSet, g: &IpIndex, ip: std::net::IpAddr, member: &[u64]) {
+    // As `IpRanges::contains`: IPv4-mapped IPv6 addresses are looked up as IPv4.
+    let v4 = match ip {
+        std::net::IpAddr::V4(a) => Some(u32::from(a)),
+        std::net::IpAddr::V6(a) => a.to_ipv4_mapped().map(u32::from),
+    };
+    match (v4, ip) {
+        (Some(a), _) => {
+            for (len, nets) in &g.v4 {
+                let net = a & mask4(*len);
+                let start = nets.partition_point(|&(n, _)| n < net);
+                for &(_, atom) in nets[start..].iter().take_while(|(n, _)| *n == net) {
+                    marks.mark(rs, atom, member);
+                }
+            }
+        }
+        (None, std::net::IpAddr::V6(a)) => {
+            let a = u128::from(a);
+            for (len, nets) in &g.v6 {
+                let net = a & mask6(*len);
+                let start = nets.partition_point(|&(n, _)| n < net);
+                for &(_, atom) in nets[start..].iter().take_while(|(n, _)| *n == net) {
+                    marks.mark(rs, atom, member);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Every number passes `pred`, and there is at least one.
+fn all_numbers(mut it: impl Iterator<Item = i64>, mut pred: impl FnMut(i64) -> bool) -> bool {
+    match it.next() {
+        None => false,
+        Some(first) => pred(first) && it.all(pred),
     }
 }
 

@@ -64,6 +64,16 @@ pub enum Wrap {
     Lower,
 }
 
+/// Which values of a multi-valued field a test must hold for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Quant {
+    /// At least one (the default, and `any(x)`).
+    #[default]
+    Any,
+    /// Every one, and there is at least one (`all(x)`).
+    All,
+}
+
 /// One side of a test.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Operand {
@@ -73,6 +83,8 @@ pub enum Operand {
         name: String,
         /// Wrapping function.
         wrap: Wrap,
+        /// `any(...)` / `all(...)`.
+        quant: Quant,
         /// Offset of the name.
         at: usize,
     },
@@ -373,7 +385,7 @@ impl Parser {
 
     fn name(&mut self, wrap: Wrap) -> Result<Operand, SyntaxError> {
         match self.bump() {
-            (Tok::Name(name), at) => Ok(Operand::Name { name, wrap, at }),
+            (Tok::Name(name), at) => Ok(Operand::Name { name, wrap, quant: Quant::Any, at }),
             (_, at) => Err(SyntaxError { at, message: "expected a field or object name".into() }),
         }
     }
@@ -385,6 +397,22 @@ impl Parser {
             Tok::Num(value) => Ok(Operand::Num { value, at }),
             Tok::Amp => self.name(Wrap::Len),
             Tok::Hash => self.name(Wrap::Count),
+            Tok::Name(name) if matches!(name.as_str(), "any" | "all") && *self.peek() == Tok::LParen => {
+                self.bump();
+                let inner = self.operand()?;
+                if *self.peek() != Tok::RParen {
+                    return self.err(format!("expected ')' to close {name}("));
+                }
+                self.bump();
+                let quant = if name == "all" { Quant::All } else { Quant::Any };
+                match inner {
+                    Operand::Name { wrap: Wrap::Count, at, .. } => {
+                        Err(SyntaxError { at, message: format!("count(...) is one number per message: {name}(...) does not apply to it") })
+                    }
+                    Operand::Name { name, wrap, quant: Quant::Any, at } => Ok(Operand::Name { name, wrap, quant, at }),
+                    other => Err(SyntaxError { at: other.at(), message: format!("{name}(...) takes a field, len(field) or lower(field)") }),
+                }
+            }
             Tok::Name(name) => {
                 let wrap = match name.as_str() {
                     "len" => Some(Wrap::Len),
@@ -402,7 +430,7 @@ impl Parser {
                         self.bump();
                         Ok(o)
                     }
-                    _ => Ok(Operand::Name { name, wrap: Wrap::None, at }),
+                    _ => Ok(Operand::Name { name, wrap: Wrap::None, quant: Quant::Any, at }),
                 }
             }
             Tok::End => Err(SyntaxError { at, message: "expression ends where a value was expected".into() }),
@@ -448,7 +476,20 @@ mod tests {
     use super::*;
 
     fn name(n: &str, at: usize) -> Operand {
-        Operand::Name { name: n.into(), wrap: Wrap::None, at }
+        Operand::Name { name: n.into(), wrap: Wrap::None, quant: Quant::Any, at }
+    }
+
+    #[test]
+    fn any_and_all() {
+        let e = parse(r#"all(lower(sip.contact.host)) == "a""#).unwrap();
+        assert!(matches!(e, Expr::Test { left: Operand::Name { wrap: Wrap::Lower, quant: Quant::All, at: 10, .. }, .. }), "{e:?}");
+        let e = parse("any(len(sip.headers.ANY)) > 3").unwrap();
+        assert!(matches!(e, Expr::Test { left: Operand::Name { wrap: Wrap::Len, quant: Quant::Any, .. }, .. }), "{e:?}");
+        assert!(parse("all(count(sip.via)) > 3").unwrap_err().message.contains("one number"));
+        assert!(parse("all(all(sip.via)) > 3").unwrap_err().message.contains("takes a field"));
+        assert!(parse("all(\"x\")").unwrap_err().message.contains("takes a field"));
+        // A field may be called `all` as long as no parenthesis follows.
+        assert!(matches!(parse("all").unwrap(), Expr::Test { left: Operand::Name { .. }, cmp: None }));
     }
 
     #[test]
@@ -472,7 +513,7 @@ mod tests {
         assert_eq!(
             e,
             Expr::Test {
-                left: Operand::Name { name: "sip.headers.date".into(), wrap: Wrap::Len, at: 4 },
+                left: Operand::Name { name: "sip.headers.date".into(), wrap: Wrap::Len, quant: Quant::Any, at: 4 },
                 cmp: Some((CmpOp::Ge, Operand::Num { value: 120, at: 25 }))
             }
         );

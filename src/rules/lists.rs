@@ -133,6 +133,43 @@ pub struct List {
     /// Entries as written (for listing and editing).
     pub entries: Vec<String>,
     matcher: Matcher,
+    /// Number lists: dialling prefixes that mean "international", longest first.
+    international: Vec<Vec<u8>>,
+}
+
+/// The international dialling prefixes number lists read by default: `00` (ITU-T E.164
+/// recommendation, most of the world) and `011` (North America).
+pub const DEFAULT_INTERNATIONAL_PREFIXES: &[&str] = &["00", "011"];
+
+/// Longest canonical number handled; longer values are canonicalised up to this length.
+const MAX_NUMBER: usize = 128;
+
+/// The canonical form number lists compare: up to the first `;`, without visual separators
+/// (`-` `.` `(` `)` and space, RFC 3966), and with a leading international prefix (one of
+/// `international`, or `+`) written `+`. So `+882 16`, `0088216`, `011-882-16` and
+/// `+882(16)` are all `+88216`.
+fn canonical_number<'o>(v: &[u8], international: &[Vec<u8>], out: &'o mut [u8; MAX_NUMBER]) -> &'o [u8] {
+    let end = v.iter().position(|&b| b == b';').unwrap_or(v.len());
+    let mut n = 0;
+    for &b in &v[..end] {
+        if matches!(b, b'-' | b'.' | b'(' | b')' | b' ') {
+            continue;
+        }
+        if n == MAX_NUMBER {
+            break;
+        }
+        out[n] = b;
+        n += 1;
+    }
+    if out[0] != b'+' || n == 0 {
+        if let Some(p) = international.iter().find(|p| out[..n].starts_with(p)) {
+            let p = p.len();
+            out[0] = b'+';
+            out.copy_within(p..n, 1);
+            n = n - p + 1;
+        }
+    }
+    &out[..n]
 }
 
 #[derive(Clone, Debug)]
@@ -161,6 +198,30 @@ impl List {
         entries: Vec<String>,
         geoip: Option<Arc<maxminddb::Reader<Vec<u8>>>>,
     ) -> Result<List, EntryError> {
+        let intl: Vec<String> = DEFAULT_INTERNATIONAL_PREFIXES.iter().map(|s| s.to_string()).collect();
+        List::with_prefixes(id, kind, entries, geoip, &intl)
+    }
+
+    /// As [`List::new`], with the international dialling prefixes of a number list.
+    pub fn with_prefixes(
+        id: &str,
+        kind: ListKind,
+        entries: Vec<String>,
+        geoip: Option<Arc<maxminddb::Reader<Vec<u8>>>>,
+        international: &[String],
+    ) -> Result<List, EntryError> {
+        let mut international: Vec<Vec<u8>> = international.iter().map(|p| p.as_bytes().to_vec()).collect();
+        if let Some(p) = international.iter().position(|p| p.is_empty() || !p.iter().all(u8::is_ascii_digit)) {
+            return Err(EntryError { index: p, message: "an international prefix is one or more digits".into() });
+        }
+        international.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        let mut buf = [0u8; MAX_NUMBER];
+        let canon: Vec<Vec<u8>> = match kind {
+            ListKind::Number | ListKind::NumberPrefix => {
+                entries.iter().map(|e| canonical_number(e.trim().as_bytes(), &international, &mut buf).to_vec()).collect()
+            }
+            _ => entries.iter().map(|e| e.as_bytes().to_vec()).collect(),
+        };
         let bad = |index: usize, message: String| Err(EntryError { index, message });
         let matcher = match kind {
             ListKind::Ip => {
@@ -174,7 +235,7 @@ impl List {
                 Matcher::Ip(IpRanges::new(&nets))
             }
             ListKind::UaPrefix | ListKind::NumberPrefix => {
-                if let Some(i) = entries.iter().position(|e| e.is_empty()) {
+                if let Some(i) = canon.iter().position(|e| e.is_empty()) {
                     return bad(i, "an empty prefix would match everything".into());
                 }
                 let ac = (!entries.is_empty())
@@ -182,13 +243,13 @@ impl List {
                         AhoCorasickBuilder::new()
                             .ascii_case_insensitive(kind == ListKind::UaPrefix)
                             .start_kind(StartKind::Anchored)
-                            .build(&entries)
+                            .build(&canon)
                     })
                     .transpose()
                     .map_err(|e| EntryError { index: 0, message: e.to_string() })?;
                 Matcher::Prefix(ac)
             }
-            ListKind::User | ListKind::Number => Matcher::Exact(entries.iter().map(|e| e.as_bytes().to_vec()).collect()),
+            ListKind::User | ListKind::Number => Matcher::Exact(canon.into_iter().collect()),
             ListKind::Domain => {
                 let mut exact = HashSet::new();
                 let mut suffixes = vec![];
@@ -217,11 +278,16 @@ impl List {
                 Matcher::Country { codes, db: geoip }
             }
         };
-        Ok(List { id: id.to_string(), kind, entries, matcher })
+        Ok(List { id: id.to_string(), kind, entries, matcher, international })
     }
 
     /// True when `value` (bytes) is in the list.
     pub fn contains_bytes(&self, value: &[u8]) -> bool {
+        let mut buf = [0u8; MAX_NUMBER];
+        let value = match self.kind {
+            ListKind::Number | ListKind::NumberPrefix => canonical_number(value, &self.international, &mut buf),
+            _ => value,
+        };
         match &self.matcher {
             Matcher::Prefix(Some(ac)) => ac.find(Input::new(value).anchored(Anchored::Yes)).is_some(),
             Matcher::Prefix(None) => false,
@@ -320,6 +386,18 @@ mod tests {
         let num = list(ListKind::NumberPrefix, &["+88", "00881"]);
         assert!(num.contains_bytes(b"+8821234"));
         assert!(!num.contains_bytes(b"+4921234"));
+        let irsf = list(ListKind::NumberPrefix, &["+88216"]);
+        for yes in ["+88216555", "0088216555", "01188216555", "011 882 16 555", "+882-16-555", "(+882) 16.555", "+88216555;ext=1"] {
+            assert!(irsf.contains_bytes(yes.as_bytes()), "{yes}");
+        }
+        for no in ["88216555", "+88215555", "0188216555", "+4988216", ""] {
+            assert!(!irsf.contains_bytes(no.as_bytes()), "{no}");
+        }
+        let eu = List::with_prefixes("t", ListKind::NumberPrefix, vec!["+882".into()], None, &["00".into()]).unwrap();
+        assert!(eu.contains_bytes(b"0088216") && !eu.contains_bytes(b"01188216"), "011 is a national prefix here");
+        let exact = list(ListKind::Number, &["0088216555"]);
+        assert!(exact.contains_bytes(b"+882-16-555") && !exact.contains_bytes(b"+8821655"));
+        assert!(List::with_prefixes("t", ListKind::Number, vec![], None, &["x".into()]).is_err());
         let users = list(ListKind::User, &["admin"]);
         assert!(users.contains_bytes(b"admin") && !users.contains_bytes(b"Admin"));
         let d = list(ListKind::Domain, &["Example.com", "*.evil.test"]);

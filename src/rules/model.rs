@@ -1,6 +1,6 @@
 //! The compiled rule set: what the compiler produces and the evaluator runs.
 
-use super::expr::{CmpOp, Wrap};
+use super::expr::{CmpOp, Quant, Wrap};
 use super::fields::Field;
 use super::lists::List;
 use aho_corasick::AhoCorasick;
@@ -197,6 +197,8 @@ pub enum Atom {
         slot: Slot,
         /// `len`/`count` wrapper.
         wrap: Wrap,
+        /// Which values.
+        quant: Quant,
     },
     /// A numeric comparison of a field, its length or its count with a constant.
     Num {
@@ -208,6 +210,8 @@ pub enum Atom {
         op: CmpOp,
         /// Constant.
         value: i64,
+        /// Which values.
+        quant: Quant,
     },
     /// Address equality or CIDR membership.
     Ip {
@@ -215,6 +219,8 @@ pub enum Atom {
         slot: Slot,
         /// Networks.
         nets: super::lists::IpRanges,
+        /// Which values.
+        quant: Quant,
     },
     /// Membership of a field's value in a list.
     InList {
@@ -222,6 +228,8 @@ pub enum Atom {
         slot: Slot,
         /// The list.
         list: u32,
+        /// Which values.
+        quant: Quant,
     },
     /// Membership of a field's value in an object's container.
     InObject {
@@ -229,6 +237,18 @@ pub enum Atom {
         slot: Slot,
         /// The object.
         object: u32,
+        /// Which values.
+        quant: Quant,
+    },
+    /// A string test that must hold for every value (`all(...)`): answered when the rule
+    /// runs, not by the multi-pattern matchers, which say only whether some value matched.
+    StrAll {
+        /// The field.
+        slot: Slot,
+        /// Lower-case each value first.
+        lower: bool,
+        /// The test.
+        test: StrTest,
     },
     /// A counter's value, a container's entry count or a distinct estimate, compared.
     ObjNum {
@@ -241,6 +261,28 @@ pub enum Atom {
     },
     /// An event raised by a definition.
     Event(u32),
+}
+
+/// One string test on one value.
+#[derive(Clone, Debug)]
+pub enum StrTest {
+    /// A literal, anchored.
+    Literal(Vec<u8>, Anchor),
+    /// A regex.
+    Regex(regex::bytes::Regex),
+}
+
+impl StrTest {
+    /// True when `v` passes.
+    pub fn holds(&self, v: &[u8]) -> bool {
+        match self {
+            StrTest::Literal(l, Anchor::Whole) => v == l.as_slice(),
+            StrTest::Literal(l, Anchor::Start) => v.starts_with(l),
+            StrTest::Literal(l, Anchor::End) => v.ends_with(l),
+            StrTest::Literal(l, Anchor::Anywhere) => memchr::memmem::find(v, l).is_some(),
+            StrTest::Regex(r) => r.is_match(v),
+        }
+    }
 }
 
 /// What a pre-matched string test checks about where a literal matched.

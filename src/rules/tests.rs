@@ -519,3 +519,136 @@ ban = "1m"
     assert_eq!(h.send("10.77.0.9:5060".parse().unwrap(), s, &fixtures::options(&p, 1)).0, Action::Forward);
 }
 
+
+// ---------------------------------------------------------------- every occurrence
+
+#[test]
+fn any_all_negation_and_counts_over_every_value() {
+    let mut h = Harness::new(r#"
+[[list]]
+id = "ours"
+kind = "domain"
+entries = ["a.example"]
+[[rule]]
+id = "any-b"
+when = 'sip.contact.host == "b.example"'
+action = "log"
+[[rule]]
+id = "explicit-any-b"
+when = 'any(sip.contact.host) == "b.example"'
+action = "log"
+[[rule]]
+id = "no-b"
+when = 'sip.method == "OPTIONS" && sip.contact.host != "b.example"'
+action = "log"
+[[rule]]
+id = "all-a"
+when = 'all(sip.contact.host) == "a.example"'
+action = "log"
+[[rule]]
+id = "not-all-a"
+when = 'sip.method == "OPTIONS" && all(sip.contact.host) != "a.example"'
+action = "log"
+[[rule]]
+id = "all-in-ours"
+when = 'all(sip.contact.host) in list.ours'
+action = "log"
+[[rule]]
+id = "all-users-lower"
+when = 'all(sip.contact.user) matches "^[a-z]+$"'
+action = "log"
+[[rule]]
+id = "all-lower-startswith"
+when = 'all(lower(sip.contact.user)) startswith "al"'
+action = "log"
+[[rule]]
+id = "all-short"
+when = 'sip.method == "OPTIONS" && all(len(sip.headers.ANY)) < 200'
+action = "log"
+[[rule]]
+id = "two-contacts"
+when = 'count(sip.contact) == 2'
+action = "log"
+[[rule]]
+id = "any-port-5062"
+when = 'sip.contact.uri contains ":5062"'
+action = "log"
+"#);
+    let p = CallParams::default();
+    let (c, s) = c2s(&p);
+    let mut send = |contacts: &[&str]| {
+        let extra: Vec<(&str, &str)> = contacts.iter().map(|v| ("Contact", *v)).collect();
+        let m = fixtures::request(&p, "OPTIONS", "sip:secsip.test", 1, None, &extra, None);
+        let mut f = h.send(c, s, &m).2;
+        f.sort();
+        f
+    };
+    let ids = |v: &[&str]| {
+        let mut v: Vec<String> = v.iter().map(|s| s.to_string()).collect();
+        v.sort();
+        v
+    };
+    // Both a.example: every test over the two values.
+    assert_eq!(send(&["<sip:alice@a.example>", "<sip:Al@A.EXAMPLE>"]), ids(&["no-b", "all-a", "all-in-ours", "all-lower-startswith", "all-short", "two-contacts"]));
+    // The second, on its own line or after a comma, is seen like the first.
+    let second = ids(&["any-b", "explicit-any-b", "not-all-a", "all-users-lower", "all-short", "two-contacts", "any-port-5062"]);
+    assert_eq!(send(&["<sip:alice@a.example>", "<sip:bob@b.example:5062>"]), second);
+    assert_eq!(send(&["<sip:alice@a.example>, <sip:bob@b.example:5062>"]), second);
+    // No Contact at all: `any` and `all` both fail, so their negations hold.
+    assert_eq!(send(&[]), ids(&["no-b", "not-all-a", "all-short"]));
+}
+
+#[test]
+fn all_is_refused_where_it_means_nothing() {
+    let e = errors("[[object]]\nid = \"c\"\nscope = \"dialog\"\nkind = \"counter\"\nperiod = \"1s\"\n[[rule]]\nid = \"r\"\nwhen = 'all(c) > 1'\n");
+    assert!(e[0].contains("all(...) is for fields"), "{}", e[0]);
+    let e = errors("[[rule]]\nid = \"r\"\nwhen = 'all(count(sip.via)) > 1'\n");
+    assert!(e[0].contains("one number per message"), "{}", e[0]);
+    let e = errors("[[list]]\nid = \"l\"\nkind = \"user\"\ninternational_prefixes = [\"00\"]\n");
+    assert!(e[0].contains("only number and number_prefix"), "{}", e[0]);
+}
+
+#[test]
+fn normal_forms_by_default_raw_on_request() {
+    let mut h = Harness::new(r#"
+[[list]]
+id = "premium"
+kind = "number_prefix"
+entries = ["+88216"]
+[[list]]
+id = "users"
+kind = "user"
+entries = ["admin"]
+[[rule]]
+id = "raw-escape"
+when = 'sip.ruri.user.raw contains "%"'
+action = "log"
+[[rule]]
+id = "to-premium"
+when = 'sip.ruri.user in list.premium'
+action = "reject"
+status = 403
+[[rule]]
+id = "user"
+when = 'sip.from.user in list.users'
+action = "drop"
+"#);
+    let p = CallParams::default();
+    let (c, s) = c2s(&p);
+    let mut inv = |ruri: &str, from_user: &str| {
+        let q = p.clone().with_users(from_user, "bob");
+        let m = fixtures::request(&q, "INVITE", ruri, 1, None, &[], None);
+        let (a, rule, fired) = h.send(c, s, &m);
+        (a, rule, fired.contains(&"raw-escape".to_string()))
+    };
+    for ruri in ["sip:%2B88216555@secsip.test", "sip:+882-16-555@secsip.test;user=phone", "tel:+882-16-555", "tel:16-555;phone-context=+882", "sip:0088216555@secsip.test", "sip:011.882.16.555@secsip.test"] {
+        let (a, rule, _) = inv(ruri, "alice");
+        assert_eq!((a, rule.as_deref()), (Action::Reject, Some("to-premium")), "{ruri}");
+    }
+    assert!(inv("sip:%2B88216555@secsip.test", "alice").2, "the raw user is its own field");
+    for honest in ["sip:+33-1-555@secsip.test;user=phone", "sip:%2B3316555@secsip.test", "sip:88216555@secsip.test"] {
+        assert_eq!(inv(honest, "alice").0, Action::Forward, "{honest}");
+    }
+    assert_eq!(inv("sip:bob@secsip.test", "%61dmin").1.as_deref(), Some("user"));
+    assert_eq!(inv("sip:bob@secsip.test", "Admin").0, Action::Forward, "users keep their case");
+}

@@ -16,6 +16,7 @@ pub mod chars;
 pub mod header;
 pub mod message;
 pub mod method;
+pub mod normal;
 pub mod params;
 /// SDP bodies.
 pub mod sdp;

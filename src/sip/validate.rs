@@ -11,6 +11,7 @@ use super::auth::Digest;
 use super::chars::{parse_u32, trim, WORD};
 use super::header::HeaderName;
 use super::message::{CSeq, Message};
+use super::normal;
 use super::uri::Uri;
 use super::via::Via;
 
@@ -113,6 +114,11 @@ reasons! {
     BadRoute = "bad_route",
     /// Authorization or Proxy-Authorization does not parse as credentials (sanity flag 2048).
     BadAuthorization = "bad_authorization",
+    /// The Request-URI, or a From/To/Contact/Route/Record-Route URI, has a user or host
+    /// that percent-decodes to a control byte or to bytes that are not UTF-8, or an IPv4
+    /// host with a leading zero (decimal to us, octal to `inet_aton`): no normal form to
+    /// match rules on (see `normal.rs`).
+    BadEncoding = "bad_encoding",
 }
 
 impl Reason {
@@ -244,9 +250,10 @@ pub(crate) fn check(msg: &Message<'_>, limits: &Limits) -> Reasons {
             Some(a) => {
                 // Validity, tag count and tag value from one pass over the parameters.
                 let tag = a.params.check(b"tag");
-                if !tag.valid || Uri::parse(a.uri).is_err() {
+                if !tag.valid {
                     r.insert(bad);
                 }
+                check_uri(a.uri, bad, &mut r);
                 if a.uri.len() > limits.max_uri_bytes {
                     r.insert(Reason::UriTooLong);
                 }
@@ -262,6 +269,11 @@ pub(crate) fn check(msg: &Message<'_>, limits: &Limits) -> Reasons {
     }
 
     check_vias(msg, limits, &mut r);
+    if let Some(Ok(u)) = msg.request_uri() {
+        if normal::check(&u).is_err() {
+            r.insert(Reason::BadEncoding);
+        }
+    }
 
     if let Some(v) = msg.header(H::MaxForwards) {
         if parse_u32(trim(v)).is_none_or(|n| n > 255) {
@@ -299,9 +311,10 @@ pub(crate) fn check(msg: &Message<'_>, limits: &Limits) -> Reasons {
             None => r.insert(Reason::BadContact),
             Some(a) => {
                 let expires = a.params.check(b"expires");
-                if !expires.valid || Uri::parse(a.uri).is_err() {
+                if !expires.valid {
                     r.insert(Reason::BadContact);
                 }
+                check_uri(a.uri, Reason::BadContact, &mut r);
                 if a.uri.len() > limits.max_uri_bytes {
                     r.insert(Reason::UriTooLong);
                 }
@@ -321,8 +334,13 @@ pub(crate) fn check(msg: &Message<'_>, limits: &Limits) -> Reasons {
 
     for h in [H::Route, H::RecordRoute] {
         for el in msg.elements(h) {
-            if NameAddr::parse(el).is_none_or(|a| !a.params.is_valid()) {
-                r.insert(Reason::BadRoute);
+            match NameAddr::parse(el) {
+                Some(a) if a.params.is_valid() => {
+                    if Uri::parse(a.uri).is_ok_and(|u| normal::check(&u).is_err()) {
+                        r.insert(Reason::BadEncoding);
+                    }
+                }
+                _ => r.insert(Reason::BadRoute),
             }
         }
     }
@@ -333,6 +351,19 @@ pub(crate) fn check(msg: &Message<'_>, limits: &Limits) -> Reasons {
         }
     }
     r
+}
+
+/// A From/To/Contact URI: `bad` when it does not parse, `bad_encoding` when it has no
+/// normal form.
+fn check_uri(uri: &[u8], bad: Reason, r: &mut Reasons) {
+    match Uri::parse(uri) {
+        Err(_) => r.insert(bad),
+        Ok(u) => {
+            if normal::check(&u).is_err() {
+                r.insert(Reason::BadEncoding);
+            }
+        }
+    }
 }
 
 fn check_vias(msg: &Message<'_>, limits: &Limits, r: &mut Reasons) {
