@@ -250,6 +250,12 @@ fn non_sip_traffic_in_deep_encapsulation_still_crosses() {
     assert!(r["nics"][0]["xdp"]["bridged"].as_u64() >= Some(2), "{}", r["nics"][0]);
     let decode = engine_decode_errors(&r, "too_many_vlans");
     assert_eq!(decode, 1, "{}", r["engines"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    let logged = |d: &Daemon| d.events().into_iter().any(|e| e["drop"]["reason"] == "decode.too_many_vlans" && e["src_ip"] == src_v4(33));
+    while !logged(&d) {
+        assert!(std::time::Instant::now() < deadline, "no drop event for the five-tag frame: {:?}", d.events());
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let (st, log) = d.stop();
     assert!(st.success(), "{log}");
 }
