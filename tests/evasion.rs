@@ -236,6 +236,8 @@ fn non_sip_traffic_in_deep_encapsulation_still_crosses() {
     for token in ["rtp-four-tags", "rtp-eight-exts", "sctp-eight-exts"] {
         assert!(sniff.wait_for(token.as_bytes(), Duration::from_secs(2)), "{token} did not cross");
     }
+    // ESP cannot be inspected: sent up by XDP, dropped by the engine (engine.esp = drop).
+    tx.send(&FrameSpec::client_to_server(ip_v4(34), L4::Raw { proto: 50, bytes: b"esp-sealed-payload".to_vec() }).build());
     // One tag more than the limit: not bridged, refused by name in userspace.
     let mut f = FrameSpec::client_to_server(ip_v4(33), L4::udp(40000, 40002, b"rtp-five-tags"));
     for (t, v) in tags.iter().chain(&[(0x8100, 50)]) {
@@ -244,9 +246,11 @@ fn non_sip_traffic_in_deep_encapsulation_still_crosses() {
     tx.send(&f.build());
     std::thread::sleep(Duration::from_millis(300));
     assert!(sniff.with(b"rtp-five-tags").is_empty(), "a frame beyond the VLAN limit crossed");
+    assert!(sniff.with(b"esp-sealed").is_empty(), "ESP crossed with engine.esp = drop");
     let r = d.stats();
     let u = &r["nics"][0]["unclassified"];
-    assert!(u["protocol"].as_u64() >= Some(1) && u["vlan_depth"].as_u64() >= Some(1), "{u}");
+    assert!(u["protocol"].as_u64() >= Some(1) && u["vlan_depth"].as_u64() >= Some(1) && u["esp"].as_u64() >= Some(1), "{u}");
+    assert_eq!(engine_decode_errors(&r, "esp"), 1, "{}", r["engines"]);
     assert!(r["nics"][0]["xdp"]["bridged"].as_u64() >= Some(2), "{}", r["nics"][0]);
     let decode = engine_decode_errors(&r, "too_many_vlans");
     assert_eq!(decode, 1, "{}", r["engines"]);
