@@ -297,3 +297,23 @@ fn unclassified_drop_policy_drops_in_xdp_and_counts() {
     let (st, log) = d.stop();
     assert!(st.success(), "{log}");
 }
+
+#[test]
+fn esp_forward_policy_lets_ipsec_cross_counted() {
+    let _g = serial();
+    let Some(tb) = Testbed::up("ev-esp") else { return };
+    let cfg = format!("[engine]\nesp = \"forward\"\n{}", config_text(&root().join("rules"), ""));
+    let d = Daemon::start(&tb, "esp", &cfg, &[]);
+    let sniff = Sniffer::start(&tb, Side::Server, "eth0");
+    let tx = RawPort::open(&tb, Side::Client, "eth0");
+    tx.send(&FrameSpec::client_to_server(ip_v4(50), L4::Raw { proto: 50, bytes: b"esp-v4-tunnel".to_vec() }).build());
+    let v6 = ip_v6(51, vec![Ext::DestOpts { len8: 0 }]);
+    tx.send(&FrameSpec::client_to_server(v6, L4::Raw { proto: 50, bytes: b"esp-v6-tunnel".to_vec() }).build());
+    for token in ["esp-v4-tunnel", "esp-v6-tunnel"] {
+        assert!(sniff.wait_for(token.as_bytes(), Duration::from_secs(2)), "{token} did not cross with engine.esp = forward");
+    }
+    let r = d.stats();
+    assert_eq!(engine_decode_errors(&r, "esp"), 2, "{}", r["engines"]);
+    let (st, log) = d.stop();
+    assert!(st.success(), "{log}");
+}
