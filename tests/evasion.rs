@@ -236,6 +236,8 @@ fn non_sip_traffic_in_deep_encapsulation_still_crosses() {
     for token in ["rtp-four-tags", "rtp-eight-exts", "sctp-eight-exts"] {
         assert!(sniff.wait_for(token.as_bytes(), Duration::from_secs(2)), "{token} did not cross");
     }
+    // ESP cannot be inspected: sent up by XDP, dropped by the engine (engine.esp = drop).
+    tx.send(&FrameSpec::client_to_server(ip_v4(34), L4::Raw { proto: 50, bytes: b"esp-sealed-payload".to_vec() }).build());
     // One tag more than the limit: not bridged, refused by name in userspace.
     let mut f = FrameSpec::client_to_server(ip_v4(33), L4::udp(40000, 40002, b"rtp-five-tags"));
     for (t, v) in tags.iter().chain(&[(0x8100, 50)]) {
@@ -244,12 +246,20 @@ fn non_sip_traffic_in_deep_encapsulation_still_crosses() {
     tx.send(&f.build());
     std::thread::sleep(Duration::from_millis(300));
     assert!(sniff.with(b"rtp-five-tags").is_empty(), "a frame beyond the VLAN limit crossed");
+    assert!(sniff.with(b"esp-sealed").is_empty(), "ESP crossed with engine.esp = drop");
     let r = d.stats();
     let u = &r["nics"][0]["unclassified"];
-    assert!(u["protocol"].as_u64() >= Some(1) && u["vlan_depth"].as_u64() >= Some(1), "{u}");
+    assert!(u["protocol"].as_u64() >= Some(1) && u["vlan_depth"].as_u64() >= Some(1) && u["esp"].as_u64() >= Some(1), "{u}");
+    assert_eq!(engine_decode_errors(&r, "esp"), 1, "{}", r["engines"]);
     assert!(r["nics"][0]["xdp"]["bridged"].as_u64() >= Some(2), "{}", r["nics"][0]);
     let decode = engine_decode_errors(&r, "too_many_vlans");
     assert_eq!(decode, 1, "{}", r["engines"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    let logged = |d: &Daemon| d.events().into_iter().any(|e| e["drop"]["reason"] == "decode.too_many_vlans" && e["src_ip"] == src_v4(33));
+    while !logged(&d) {
+        assert!(std::time::Instant::now() < deadline, "no drop event for the five-tag frame: {:?}", d.events());
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let (st, log) = d.stop();
     assert!(st.success(), "{log}");
 }
@@ -284,6 +294,26 @@ fn unclassified_drop_policy_drops_in_xdp_and_counts() {
     assert_eq!(nic["unclassified"]["esp"].as_u64(), Some(1), "{nic}");
     assert_eq!(nic["xdp"]["unclassified_dropped"].as_u64(), Some(frags.len() as u64 + 1), "{nic}");
     assert_eq!(engine_decode_errors(&r, "esp"), 0, "dropped in XDP, never seen by an engine");
+    let (st, log) = d.stop();
+    assert!(st.success(), "{log}");
+}
+
+#[test]
+fn esp_forward_policy_lets_ipsec_cross_counted() {
+    let _g = serial();
+    let Some(tb) = Testbed::up("ev-esp") else { return };
+    let cfg = format!("[engine]\nesp = \"forward\"\n{}", config_text(&root().join("rules"), ""));
+    let d = Daemon::start(&tb, "esp", &cfg, &[]);
+    let sniff = Sniffer::start(&tb, Side::Server, "eth0");
+    let tx = RawPort::open(&tb, Side::Client, "eth0");
+    tx.send(&FrameSpec::client_to_server(ip_v4(50), L4::Raw { proto: 50, bytes: b"esp-v4-tunnel".to_vec() }).build());
+    let v6 = ip_v6(51, vec![Ext::DestOpts { len8: 0 }]);
+    tx.send(&FrameSpec::client_to_server(v6, L4::Raw { proto: 50, bytes: b"esp-v6-tunnel".to_vec() }).build());
+    for token in ["esp-v4-tunnel", "esp-v6-tunnel"] {
+        assert!(sniff.wait_for(token.as_bytes(), Duration::from_secs(2)), "{token} did not cross with engine.esp = forward");
+    }
+    let r = d.stats();
+    assert_eq!(engine_decode_errors(&r, "esp"), 2, "{}", r["engines"]);
     let (st, log) = d.stop();
     assert!(st.success(), "{log}");
 }

@@ -222,7 +222,10 @@ impl EventSink {
             return;
         }
         let Some(sip) = j.sip else {
-            return; // undecodable frames have no addresses to log; they are counted
+            if let Cause::Decode(_) = v.cause {
+                self.undecodable(frame, nic, v);
+            }
+            return;
         };
         let alert = rule.map(|r| Alert {
             action: if event_type == EventType::Alert { Alert::ALLOWED } else { Alert::BLOCKED },
@@ -261,6 +264,31 @@ impl EventSink {
             alert,
             sip: Some(info),
             reason: (rule.is_none()).then(|| v.cause.name()),
+        };
+        if self.sender.try_send(ev) {
+            self.sent += 1;
+        } else {
+            self.lost += 1;
+        }
+    }
+}
+
+impl EventSink {
+    /// A drop event for a frame the engine's decoder refused (beyond its limits, ESP, ...),
+    /// when the widest decoder still finds its addresses; without them it is only counted.
+    fn undecodable(&mut self, frame: &[u8], nic: u8, v: Verdict) {
+        let Ok(crate::wire::Frame::Ip(d)) = crate::wire::decode(frame) else { return };
+        let ev = crate::eve::Event {
+            timestamp_ns: wall_ns(),
+            event_type: crate::eve::EventType::Drop,
+            src: std::net::SocketAddr::new(d.src, d.src_port),
+            dst: std::net::SocketAddr::new(d.dst, d.dst_port),
+            proto: if d.transport == crate::wire::Transport::Tcp { "TCP" } else { "UDP" },
+            in_iface: self.ifaces[nic as usize & 1].clone(),
+            flow_id: 0,
+            alert: None,
+            sip: None,
+            reason: Some(v.cause.name()),
         };
         if self.sender.try_send(ev) {
             self.sent += 1;

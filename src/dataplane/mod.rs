@@ -1,9 +1,10 @@
 //! The appliance's data path: AF_XDP workers, engine threads, the XDP program, control.
 //!
 //! ```text
-//!  NIC rx ─ XDP ─┬─ not SIP ──────────────────────────────► peer NIC (kernel devmap)
-//!                └─ SIP ─► xsk rx ─ worker ─ shard(Call-ID) ─► engine k ─ verdict ─┐
-//!                            peer NIC tx ◄── forward ── worker ◄──────────────────┘
+//!  NIC rx ─ XDP ─┬─ proven not SIP ───────────────────────► peer NIC (kernel devmap)
+//!                ├─ unclassified, appliance.unclassified = drop ─► dropped (counted)
+//!                └─ SIP, unclassified ─► xsk rx ─ worker ─ shard(Call-ID) ─► engine k ─ verdict ─┐
+//!                            peer NIC tx ◄── forward ── worker ◄─────────────────────────────────┘
 //!                            same NIC tx ◄── reject answer
 //! ```
 //!

@@ -320,4 +320,12 @@ mod tests {
         let s = render(&json!({"top_drop_sources": [{"ip": "192.0.2.9", "drops": 7}]}));
         assert!(s.contains("192.0.2.9") && s.contains(" 7\n"), "{s}");
     }
+
+    #[test]
+    fn unclassified_causes_show_per_nic_only_when_counted() {
+        let nic = |u: serde_json::Value, dropped: u64| json!({"nics": [{"name": "outside", "xdp": {"unclassified_dropped": dropped}, "unclassified": u}]});
+        let s = render(&nic(json!({"fragment": 3, "esp": 0, "vlan_depth": 1}), 0));
+        assert!(s.contains("unclassified: fragment 3, vlan_depth 1  (dropped 0)") && !s.contains("esp"), "{s}");
+        assert!(!render(&nic(json!({"fragment": 0}), 0)).contains("unclassified"));
+    }
 }
