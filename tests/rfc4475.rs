@@ -3,6 +3,12 @@
 //! datagram from its own source; the expected verdicts are the rows of
 //! `tests/fixtures/rfc4475/README.md`.
 
+#[path = "common/appliance.rs"]
+mod appliance;
+#[path = "common/craft.rs"]
+mod craft;
+
+use craft::{FrameSpec, Ip, L4};
 use secsip::config::Config;
 use secsip::engine::{Engine, Outcome};
 use secsip::hash::Keyer;
@@ -60,12 +66,31 @@ fn dialog_setup(msg: &[u8]) -> Vec<(bool, String)> {
     ]
 }
 
-#[test]
-fn shipped_config_and_rules_accept_the_valid_and_name_the_invalid() {
+fn shipped_engine() -> (Engine, Arc<secsip::rules::RuleSet>) {
     let cfg = Config::load(&root().join("config/secsip.toml")).expect("shipped config");
     let rules = Arc::new(secsip::rules::compile_dir(&root().join("rules"), &cfg.compile_options()).expect("shipped rules"));
     let hosts = Arc::new(HostTable::new(cfg.hosts.clone()));
-    let mut engine = Engine::with_rules(cfg.engine.clone(), Keyer::random(), rules.clone(), hosts);
+    (Engine::with_rules(cfg.engine.clone(), Keyer::random(), rules.clone(), hosts), rules)
+}
+
+#[test]
+fn dblreq_surplus_is_noise_in_a_datagram_and_a_second_message_on_tcp() {
+    // The honest twin is dblreq over UDP, accepted above. The same octets in one TCP
+    // segment are two pipelined messages: judging the REGISTER alone would wave the INVITE
+    // through, so the segment is malformed.
+    let (mut engine, rules) = shipped_engine();
+    let msg = std::fs::read(root().join("tests/fixtures/rfc4475/dblreq.sip")).unwrap();
+    let frame = FrameSpec::client_to_server(Ip::v4("198.51.100.7", "192.0.2.200"), L4::tcp_data(40000, 5060, 1, 1, &msg)).build();
+    let Outcome::Judged(j) = engine.handle(1_700_000_000_000_000_000, &frame, 1) else { panic!("held") };
+    assert_eq!(j.verdict.action, Action::Drop);
+    let Cause::Rule(i) = j.verdict.cause else { panic!("{:?}", j.verdict.cause) };
+    assert_eq!(rules.rules[i as usize].id, "malformed-other");
+    assert!(j.sip.unwrap().reasons.contains(secsip::sip::Reason::ContentLengthMismatch));
+}
+
+#[test]
+fn shipped_config_and_rules_accept_the_valid_and_name_the_invalid() {
+    let (mut engine, rules) = shipped_engine();
     let rows = rows();
     assert_eq!(rows.len(), 49);
     let server: SocketAddr = "192.0.2.200:5060".parse().unwrap();
