@@ -417,7 +417,9 @@ impl Core {
             let summary = SipSummary { src, dst, transport, method: None, method_bytes: None, status: None, call_id: None, reasons: Reasons::default() };
             return (Verdict::drop(Cause::Banned), summary);
         }
-        let msg = self.parser.parse(payload);
+        // A datagram may carry octets past its Content-Length (RFC 3261 §18.3): the receiver
+        // discards them; on a stream they would be the next message.
+        let msg = if transport == Transport::Udp { self.parser.parse_datagram(payload) } else { self.parser.parse(payload) };
         let reasons = msg.reasons();
         let method = msg.method();
         let status = msg.status();

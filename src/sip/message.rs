@@ -121,9 +121,21 @@ impl Parser {
         &self.limits
     }
 
-    /// Parse one message (one UDP datagram). Always returns a [`Message`]; problems are
-    /// recorded in [`Message::reasons`].
+    /// Parse one message that must fill `buf` exactly (a stream-framed message: bytes past
+    /// Content-Length are a `content_length_mismatch`). Always returns a [`Message`];
+    /// problems are recorded in [`Message::reasons`].
     pub fn parse<'a>(&'a mut self, buf: &'a [u8]) -> Message<'a> {
+        self.parse_framed(buf, false)
+    }
+
+    /// Parse one UDP datagram: octets past the Content-Length body are discarded, not a
+    /// failure (RFC 3261 §18.3; RFC 4475 §3.1.1.8 `dblreq`). [`Message::body`] is then the
+    /// declared body and [`Message::surplus`] what followed it.
+    pub fn parse_datagram<'a>(&'a mut self, buf: &'a [u8]) -> Message<'a> {
+        self.parse_framed(buf, true)
+    }
+
+    fn parse_framed<'a>(&'a mut self, buf: &'a [u8], datagram: bool) -> Message<'a> {
         let limits = &self.limits;
         let headers = &mut self.headers;
         headers.clear();
@@ -146,6 +158,7 @@ impl Parser {
             status: 0,
             reason_span: Span::default(),
             body_start: buf.len() as u32,
+            body_end: buf.len() as u32,
             reasons: Reasons::default(),
         };
 
@@ -169,7 +182,7 @@ impl Parser {
                 msg.body_start = next as u32;
                 break;
             };
-            if ctl {
+            if ctl && !ctl_only_quoted(line) {
                 reasons.insert(Reason::HeaderChars);
             }
             if b0 == b' ' || b0 == b'\t' {
@@ -234,10 +247,40 @@ impl Parser {
             reasons.insert(Reason::UnterminatedHeaders);
         }
         msg.headers = headers.as_slice();
+        if datagram && msg.header_count(HeaderName::ContentLength) == 1 {
+            if let Some(n) = msg.content_length() {
+                msg.body_end = msg.body_end.min(msg.body_start.saturating_add(n));
+            }
+        }
         reasons.0 |= validate::check(&msg, limits).0;
         msg.reasons = reasons;
         msg
     }
+}
+
+/// Whether every control byte of `line` (other than HTAB) is the second half of a
+/// `quoted-pair` inside a `quoted-string`, which RFC 3261 §25.1 allows for any byte but CR
+/// and LF (RFC 4475 §3.1.1.2 `intmeth`: NUL, BEL and DEL escaped in a display name). Only
+/// run on the rare lines the scan flagged.
+fn ctl_only_quoted(line: &[u8]) -> bool {
+    let (mut quoted, mut escaped) = (false, false);
+    for &b in line {
+        if escaped {
+            escaped = false;
+            if b == b'\r' || b == b'\n' {
+                return false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => quoted = !quoted,
+            b'\\' if quoted => escaped = true,
+            b'\t' => {}
+            0..=0x1f | 0x7f => return false,
+            _ => {}
+        }
+    }
+    true
 }
 
 /// Offset one past the last non-SP/HT byte of `line`.
@@ -349,8 +392,13 @@ fn start_line(msg: &mut Message<'_>, reasons: &mut Reasons, limits: &Limits, ls:
     if uri.len() > limits.max_uri_bytes {
         reasons.insert(Reason::UriTooLong);
     }
-    if uri.is_empty() || has_ctl(uri) || Uri::parse(uri).is_err() {
-        reasons.insert(Reason::BadRequestUri);
+    match Uri::parse(uri) {
+        Ok(u) if !uri.is_empty() && !has_ctl(uri) => {
+            if !u.headers.is_empty() || uri.ends_with(b"?") {
+                reasons.insert(Reason::RequestUriHeaders);
+            }
+        }
+        _ => reasons.insert(Reason::BadRequestUri),
     }
 }
 
@@ -371,6 +419,7 @@ pub struct Message<'a> {
     status: u16,
     reason_span: Span,
     body_start: u32,
+    body_end: u32,
     reasons: Reasons,
 }
 
@@ -540,7 +589,13 @@ impl<'a> Message<'a> {
 
     /// The body: everything after the empty line (empty if there is none).
     pub fn body(&self) -> &'a [u8] {
-        self.buf.get(self.body_start as usize..).unwrap_or(&[])
+        self.buf.get(self.body_start as usize..self.body_end as usize).unwrap_or(&[])
+    }
+
+    /// Octets of a datagram after its Content-Length body ([`Parser::parse_datagram`]):
+    /// not part of the message, ignored by the receiver; empty otherwise.
+    pub fn surplus(&self) -> &'a [u8] {
+        self.buf.get(self.body_end as usize..).unwrap_or(&[])
     }
 
     /// Validation verdict inputs; empty if the message passed every check.
@@ -971,7 +1026,7 @@ Content-Length: 0\r\n\
         assert!(BASE.contains(from), "{from}");
         let buf = BASE.replacen(from, to, 1);
         let mut got = reasons(buf.as_bytes());
-        let mut want: Vec<&str> = want.split('+').collect();
+        let mut want: Vec<&str> = want.split('+').filter(|w| !w.is_empty()).collect();
         got.sort();
         want.sort();
         assert_eq!(got, want, "{to:?}");
@@ -1013,7 +1068,15 @@ Content-Length: 0\r\n\
         case("SIP/2.0/UDP h.example.com", "SIP/2.0/UDP", "bad_via");
         case("SIP/2.0/UDP h.example.com", "SIP/1.0/UDP h.example.com", "bad_via");
         case("SIP/2.0/UDP h.example.com", "SIP/2.0/UDP [2001:db8::1", "bad_via");
-        case(";branch=z9hG4bK1", "", "missing_via_branch");
+        // With no branch at all the request is an RFC 2543 one (`allow_rfc2543`).
+        case(";branch=z9hG4bK1", ";received=192.0.2.1", "");
+        let strict = Limits { allow_rfc2543: false, ..Limits::default() };
+        let branchless = BASE.replacen(";branch=z9hG4bK1", "", 1);
+        assert_eq!(Parser::new(strict).parse(branchless.as_bytes()).reasons().iter().map(|r| r.name()).collect::<Vec<_>>(), ["missing_via_branch"]);
+        case("Max-Forwards: 70", "Subject: \"a\\\x00b\"", "");
+        case("Max-Forwards: 70", "Subject: \"a\x00b\"", "header_chars");
+        case("Max-Forwards: 70", "Date: Fri, 01 Jan 2010 16:00:00 EST", "bad_date");
+        case("OPTIONS sip:b@example.com SIP/2.0", "OPTIONS sip:b@example.com?Route=x SIP/2.0", "request_uri_headers");
         case("SIP/2.0/UDP h.example.com", "SIP/2.0/FOO h.example.com", "unknown_via_transport");
         case("Max-Forwards: 70", "Expires: soon", "bad_expires");
         case("Max-Forwards: 70", "Contact: <sip:c@h>;expires=x", "bad_expires");
@@ -1050,6 +1113,7 @@ To: <sip:b@h>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n\r\n";
             max_uri_bytes: 20,
             max_call_id_bytes: 8,
             max_via_hops: 2,
+            allow_rfc2543: false,
         };
         let mut p = Parser::new(limits);
         let r = |p: &mut Parser, b: &str| -> Vec<&'static str> {

@@ -32,3 +32,5 @@ pub use method::Method;
 pub use params::Params;
 pub use validate::{Limits, Reason, Reasons};
 pub use via::Via;
+#[cfg(test)]
+mod rfc4475_tests;

@@ -102,7 +102,8 @@ reasons! {
     BadVia = "bad_via",
     /// The top Via has no `branch` parameter.
     MissingViaBranch = "missing_via_branch",
-    /// Via transport is not UDP, TCP, TLS, SCTP, TLS-SCTP, WS or WSS.
+    /// The top Via's transport is not UDP, TCP, TLS, SCTP, TLS-SCTP, WS or WSS. Lower hops
+    /// may name any `other-transport` token (RFC 3261 §25.1; RFC 4475 §3.1.1.10 `transports`).
     UnknownViaTransport = "unknown_via_transport",
     /// More than `max_via_hops` Via hops in total.
     TooManyViaHops = "too_many_via_hops",
@@ -119,6 +120,12 @@ reasons! {
     /// host with a leading zero (decimal to us, octal to `inet_aton`): no normal form to
     /// match rules on (see `normal.rs`).
     BadEncoding = "bad_encoding",
+    /// Date is not an RFC 1123 date in GMT, `wkday "," SP 2DIGIT SP month SP 4DIGIT SP
+    /// 2DIGIT ":" 2DIGIT ":" 2DIGIT SP "GMT"` (RFC 3261 §25.1; RFC 4475 §3.1.2.12 `baddate`).
+    BadDate = "bad_date",
+    /// The Request-URI carries a `?headers` component, which RFC 3261 §19.1.1 forbids there
+    /// (RFC 4475 §3.1.2.11 `escruri`).
+    RequestUriHeaders = "request_uri_headers",
 }
 
 impl Reason {
@@ -181,9 +188,17 @@ pub struct Limits {
     pub max_uri_bytes: usize,
     /// Longest Call-ID in bytes (default 255, Kamailio's `sanity` bound for Call-ID).
     pub max_call_id_bytes: usize,
-    /// Most Via hops over all Via headers (default 16; Kamailio's Max-Forwards-driven
-    /// loop detection makes more than this a sign of a loop or an attack).
+    /// Most Via hops over all Via headers (default 70, the Max-Forwards a UAC starts with,
+    /// RFC 3261 §8.1.1.6: a legitimate request cannot have crossed more proxies; RFC 4475
+    /// §3.1.1.7 `longreq` carries 34).
     pub max_via_hops: usize,
+    /// Accept requests from RFC 2543 elements (default true): a request whose top Via has
+    /// no `branch` parameter at all is matched by the RFC 3261 §17.2.3 backwards-compatible
+    /// rules, and its From may then lack a tag (a null tag, §12.1.1), so neither is
+    /// `missing_via_branch` / `missing_from_tag` (RFC 4475 §3.4.1 `inv2543`). An empty
+    /// `branch=` or a tagless From under an RFC 3261 branch stays a failure. False makes
+    /// both mandatory for every request.
+    pub allow_rfc2543: bool,
 }
 
 impl Default for Limits {
@@ -194,7 +209,8 @@ impl Default for Limits {
             max_header_bytes: 2048,
             max_uri_bytes: 1024,
             max_call_id_bytes: 255,
-            max_via_hops: 16,
+            max_via_hops: 70,
+            allow_rfc2543: true,
         }
     }
 }
@@ -243,6 +259,11 @@ pub(crate) fn check(msg: &Message<'_>, limits: &Limits) -> Reasons {
         }
     }
 
+    // An RFC 2543 request: its top Via has no branch parameter at all.
+    let legacy = request
+        && limits.allow_rfc2543
+        && msg.elements(H::Via).next().and_then(Via::parse).is_some_and(|v| v.params.check(b"branch").first.is_none());
+
     for (h, bad) in [(H::From, Reason::BadFrom), (H::To, Reason::BadTo)] {
         let Some(raw) = msg.header(h) else { continue };
         match NameAddr::parse(raw) {
@@ -261,14 +282,14 @@ pub(crate) fn check(msg: &Message<'_>, limits: &Limits) -> Reasons {
                     r.insert(Reason::DuplicateTag);
                 }
                 // `a.tag()`, without a second scan.
-                if h == H::From && request && tag.first.flatten().is_none_or(<[u8]>::is_empty) {
+                if h == H::From && request && !legacy && tag.first.flatten().is_none_or(<[u8]>::is_empty) {
                     r.insert(Reason::MissingFromTag);
                 }
             }
         }
     }
 
-    check_vias(msg, limits, &mut r);
+    check_vias(msg, limits, legacy, &mut r);
     if let Some(Ok(u)) = msg.request_uri() {
         if normal::check(&u).is_err() {
             r.insert(Reason::BadEncoding);
@@ -279,6 +300,9 @@ pub(crate) fn check(msg: &Message<'_>, limits: &Limits) -> Reasons {
         if parse_u32(trim(v)).is_none_or(|n| n > 255) {
             r.insert(Reason::BadMaxForwards);
         }
+    }
+    if msg.header(H::Date).is_some_and(|v| !is_sip_date(trim(v))) {
+        r.insert(Reason::BadDate);
     }
     if let Some(v) = msg.header(H::Expires) {
         if parse_u32(trim(v)).is_none() {
@@ -366,7 +390,7 @@ fn check_uri(uri: &[u8], bad: Reason, r: &mut Reasons) {
     }
 }
 
-fn check_vias(msg: &Message<'_>, limits: &Limits, r: &mut Reasons) {
+fn check_vias(msg: &Message<'_>, limits: &Limits, legacy: bool, r: &mut Reasons) {
     let mut hops = 0usize;
     for el in msg.elements(HeaderName::Via) {
         hops += 1;
@@ -382,17 +406,45 @@ fn check_vias(msg: &Message<'_>, limits: &Limits, r: &mut Reasons) {
         if !v.is_sip2() || !branch.valid {
             r.insert(Reason::BadVia);
         }
-        if !v.known_transport() {
+        if hops == 1 && !v.known_transport() {
             r.insert(Reason::UnknownViaTransport);
         }
         // `v.branch()`, without a second scan.
-        if hops == 1 && branch.first.flatten().is_none_or(<[u8]>::is_empty) {
+        if hops == 1 && !legacy && branch.first.flatten().is_none_or(<[u8]>::is_empty) {
             r.insert(Reason::MissingViaBranch);
         }
     }
     if hops == 0 && msg.header(HeaderName::Via).is_some() {
         r.insert(Reason::BadVia);
     }
+}
+
+/// `rfc1123-date = wkday "," SP date1 SP time SP "GMT"` (RFC 3261 §25.1), e.g.
+/// `Sat, 13 Nov 2010 23:29:00 GMT`.
+fn is_sip_date(s: &[u8]) -> bool {
+    const WKDAY: [&[u8]; 7] = [b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun"];
+    const MONTH: [&[u8]; 12] =
+        [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"];
+    let at = |from: usize, len: usize| s.get(from..from + len).unwrap_or(&[]);
+    let digits = |from: usize, len: usize| {
+        let d = at(from, len);
+        d.len() == len && d.iter().all(u8::is_ascii_digit)
+    };
+    s.len() == 29
+        && WKDAY.contains(&at(0, 3))
+        && at(3, 2) == b", "
+        && digits(5, 2)
+        && at(7, 1) == b" "
+        && MONTH.contains(&at(8, 3))
+        && at(11, 1) == b" "
+        && digits(12, 4)
+        && at(16, 1) == b" "
+        && digits(17, 2)
+        && at(19, 1) == b":"
+        && digits(20, 2)
+        && at(22, 1) == b":"
+        && digits(23, 2)
+        && at(25, 4) == b" GMT"
 }
 
 /// `callid = word [ "@" word ]`
@@ -431,6 +483,23 @@ mod tests {
             assert!(r.name().bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
         }
         assert_eq!(Reason::MissingCallId.name(), "missing_call_id");
+    }
+
+    #[test]
+    fn sip_dates() {
+        assert!(is_sip_date(b"Sat, 15 Oct 2005 04:44:56 GMT"));
+        for bad in [
+            &b"Fri, 01 Jan 2010 16:00:00 EST"[..],
+            b"Fri, 1 Jan 2010 16:00:00 GMT",
+            b"Fry, 01 Jan 2010 16:00:00 GMT",
+            b"Fri, 01 Jun 10 16:00:00 GMT",
+            b"Fri 01 Jan 2010 16:00:00 GMT",
+            b"Fri, 01 Jab 2010 16:00:00 GMT",
+            b"Fri, 01 Jan 2010 16:00:0x GMT",
+            b"",
+        ] {
+            assert!(!is_sip_date(bad), "{}", String::from_utf8_lossy(bad));
+        }
     }
 
     #[test]
