@@ -228,3 +228,19 @@ pub struct StreamStats {
     /// Most bytes ever buffered at once.
     pub peak_bytes: u64,
 }
+
+impl StreamStats {
+    /// Counters with a slot per [`StreamError`].
+    pub fn new() -> StreamStats {
+        StreamStats { errors: vec![0; StreamError::ALL.len()], ..Default::default() }
+    }
+
+    /// Copies `o` into `self` without allocating (both have a slot per [`StreamError`]).
+    pub fn copy_from(&mut self, o: &StreamStats) {
+        let StreamStats { flows, flows_created, midstream, segments_held, messages, keepalives, idle_expired, errors, bytes, peak_bytes } = o;
+        (self.flows, self.flows_created, self.midstream, self.segments_held) = (*flows, *flows_created, *midstream, *segments_held);
+        (self.messages, self.keepalives, self.idle_expired, self.bytes, self.peak_bytes) = (*messages, *keepalives, *idle_expired, *bytes, *peak_bytes);
+        self.errors.resize(errors.len(), 0);
+        self.errors.copy_from_slice(errors);
+    }
+}

@@ -31,7 +31,7 @@ pub enum Push {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ResetPoint {
     /// Sequence number for the RST sent on in the segment's direction (to its receiver):
-    /// the first byte not forwarded.
+    /// the first byte not released.
     pub to_receiver: u32,
     /// Sequence number for the RST sent back to the segment's sender: what that sender
     /// acknowledged last, when known.
@@ -47,6 +47,9 @@ struct Half {
     /// Whether the endpoint is known to hold everything below `low`.
     low_acked: bool,
     judged: i64,
+    /// The end of the released frames: the endpoint's next expected byte, as far as the
+    /// firewall can tell (frames released past a hole it cannot see would make it later).
+    forwarded: i64,
     buf: Vec<u8>,
     ooo: Vec<(i64, Vec<u8>)>,
     /// Frames carrying unjudged bytes, with the offset their data ends at, in arrival order.
@@ -192,7 +195,7 @@ pub struct Streams {
 impl Streams {
     /// An empty table within `limits`.
     pub fn new(limits: StreamLimits) -> Streams {
-        let stats = StreamStats { errors: vec![0; StreamError::ALL.len()], ..Default::default() };
+        let stats = StreamStats::new();
         Streams {
             flows: HashMap::with_capacity(limits.max_flows.min(1 << 16)),
             order: VecDeque::new(),
@@ -428,8 +431,10 @@ impl Streams {
         if let Some(f) = self.flows.get_mut(&key) {
             let h = &mut f.halves[dir];
             let judged = h.judged;
+            let forwarded = &mut h.forwarded;
             h.held.retain(|&(id, end)| {
                 if end <= judged {
+                    *forwarded = (*forwarded).max(end);
                     out.push(id);
                     false
                 } else {
@@ -452,7 +457,7 @@ impl Streams {
         }
         let (h, o) = (&f.halves[dir], &f.halves[1 - dir]);
         let to_sender = h.ack.or_else(|| if o.synced { Some(o.seq(o.judged)) } else { o.last_seq });
-        Some(ResetPoint { to_receiver: h.seq(h.judged), to_sender })
+        Some(ResetPoint { to_receiver: h.seq(h.forwarded), to_sender })
     }
 }
 

@@ -158,6 +158,7 @@ fn sequence_numbers_wrap_around() {
     assert_eq!(s.push(MS, k, d, &seg(isn.wrapping_add(1 + cut), &p[cut as usize..]), 1), Push::Held);
     assert_eq!(s.push(MS, k, d, &seg(isn.wrapping_add(1), &p[..cut as usize]), 2), Push::Held);
     assert_eq!(drain(&mut s, k, d), vec![a, b]);
+    assert_eq!(released(&mut s, k, d), vec![1, 2]);
     let mut out = vec![];
     let reset = s.abort(k, d, &mut out).unwrap();
     assert_eq!(reset.to_receiver, isn.wrapping_add(1 + p.len() as u32));
