@@ -491,6 +491,9 @@ pub fn run(
                     r.emit_message(ts, j.verdict, s, j.fired).map_err(out_err)?;
                 }
                 r.emit_frames(j.verdict, j.frames, id, ts, &buf).map_err(out_err)?;
+                if j.keep && keep_held {
+                    r.held.insert(id, (ts, buf.clone()));
+                }
             }
         }
         engine.drain_dropped(&mut abandoned);

@@ -350,8 +350,8 @@ pub struct RulesConfig {
 pub struct EngineConfig {
     /// UDP ports that carry SIP (either direction). Default `[5060]`.
     pub sip_udp_ports: Vec<u16>,
-    /// TCP ports that carry SIP (either direction). Default `[5060]`. Only segments that start
-    /// a SIP message are inspected; the engine does not reassemble TCP streams.
+    /// TCP ports that carry SIP (either direction). Default `[5060]`. Connections on them are
+    /// reassembled and framed; every message is judged before its segments go on.
     pub sip_tcp_ports: Vec<u16>,
     /// What to do with a SIP message that fails validation. Default `drop`.
     pub malformed: Policy,
@@ -369,6 +369,8 @@ pub struct EngineConfig {
     pub sip: Limits,
     /// IP fragment reassembly bounds.
     pub reassembly: ReasmLimits,
+    /// TCP stream reassembly bounds.
+    pub tcp: crate::stream::StreamLimits,
     /// Transaction table bounds and lifetime.
     pub transactions: TransactionConfig,
     /// Dialog table bounds and lifetimes.
@@ -389,6 +391,7 @@ impl Default for EngineConfig {
             timer_tick_ms: 100,
             sip: Limits::default(),
             reassembly: ReasmLimits::default(),
+            tcp: crate::stream::StreamLimits::default(),
             transactions: TransactionConfig::default(),
             dialogs: DialogConfig::default(),
             objects: ObjectLimits::default(),
@@ -543,6 +546,9 @@ impl Config {
         if e.timer_tick_ms == 0 || e.timer_tick_ms > 10_000 {
             return bad(format!("engine.timer_tick_ms = {}: must be 1..=10000", e.timer_tick_ms));
         }
+        if let Err(m) = e.tcp.validate() {
+            return bad(m);
+        }
         if e.transactions.max_entries == 0 || e.dialogs.max_entries == 0 {
             return bad("engine.transactions.max_entries and engine.dialogs.max_entries must be at least 1".into());
         }
@@ -690,6 +696,18 @@ mod tests {
         assert!(e.starts_with("c.toml:2:1: ") && e.contains("power of two"), "{e}");
         let e = Config::from_str("[appliance.admission]\nwindow = 1\n", Path::new("c.toml")).unwrap_err().to_string();
         assert!(e.starts_with("c.toml:2:1: ") && e.contains("window"), "{e}");
+    }
+
+    #[test]
+    fn tcp_bounds_are_read_and_checked() {
+        let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/secsip.toml")).unwrap();
+        let c = Config::from_str(&shipped, Path::new("secsip.toml")).unwrap();
+        assert_eq!(c.engine.tcp, crate::stream::StreamLimits::default(), "the shipped file states the defaults");
+        let text = "[engine.tcp]\nmax_flow_bytes = 1000\nmax_message_bytes = 4000\n";
+        let e = Config::from_str(text, Path::new("c.toml")).unwrap_err().to_string();
+        assert!(e.starts_with("c.toml: ") && e.contains("engine.tcp.max_flow_bytes"), "{e}");
+        let e = Config::from_str("[engine.tcp]\ntimeout_ms = 0\n", Path::new("c.toml")).unwrap_err().to_string();
+        assert!(e.contains("engine.tcp"), "{e}");
     }
 
     #[test]

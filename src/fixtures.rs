@@ -945,6 +945,45 @@ pub fn udp_frame_with(
     out
 }
 
+/// TCP flags of [`tcp_frame`]: RFC 9293 bit values (FIN 0x01, SYN 0x02, RST 0x04, ACK 0x10).
+pub mod tcp_flags {
+    /// FIN.
+    pub const FIN: u8 = 0x01;
+    /// SYN.
+    pub const SYN: u8 = 0x02;
+    /// RST.
+    pub const RST: u8 = 0x04;
+    /// ACK.
+    pub const ACK: u8 = 0x10;
+}
+
+/// An Ethernet frame carrying one TCP segment (same MACs as [`udp_frame`]); `flags` is a
+/// union of [`tcp_flags`], `ack` is sent only with the ACK flag.
+pub fn tcp_frame(src: SocketAddr, dst: SocketAddr, seq: u32, ack: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
+    let eth = PacketBuilder::ethernet2(CLIENT_MAC, SERVER_MAC);
+    let ip = match (src.ip(), dst.ip()) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => eth.ipv4(s.octets(), d.octets(), 64),
+        (IpAddr::V6(s), IpAddr::V6(d)) => eth.ipv6(s.octets(), d.octets(), 64),
+        _ => panic!("tcp_frame: {src} and {dst} are of different IP families"),
+    };
+    let mut b = ip.tcp(src.port(), dst.port(), seq, 65535);
+    if flags & tcp_flags::ACK != 0 {
+        b = b.ack(ack);
+    }
+    if flags & tcp_flags::SYN != 0 {
+        b = b.syn();
+    }
+    if flags & tcp_flags::FIN != 0 {
+        b = b.fin();
+    }
+    if flags & tcp_flags::RST != 0 {
+        b = b.rst();
+    }
+    let mut out = Vec::with_capacity(b.size(payload.len()));
+    b.write(&mut out, payload).expect("TCP payload too large for one segment");
+    out
+}
+
 fn vlan_id(v: u16) -> VlanId {
     VlanId::try_new(v).unwrap_or_else(|_| panic!("VLAN id {v} exceeds 4095"))
 }

@@ -32,5 +32,6 @@ pub mod hosttable;
 pub mod mgmt;
 pub mod rules;
 pub mod sip;
+pub mod stream;
 pub mod verdict;
 pub mod wire;

@@ -1,5 +1,6 @@
 //! What happens to a frame, and why: declared once, counted everywhere.
 
+use crate::stream::StreamError;
 use crate::wire::reasm::ReasmError;
 use crate::wire::DecodeError;
 
@@ -34,9 +35,12 @@ pub enum Cause {
     Valid,
     /// A SIP message that failed validation; the reasons travel with the message.
     Malformed,
-    /// A TCP segment on a SIP port that does not start a SIP message (stream continuation):
-    /// forwarded uninspected, since this engine does not reassemble TCP streams.
-    TcpUninspected,
+    /// A TCP segment carrying only CRLF keepalives (RFC 5626), released once framed.
+    Keepalive,
+    /// A TCP retransmission of bytes already judged, verified equal (or already acknowledged).
+    Retransmission,
+    /// A TCP segment refused, or a connection reset, by stream reassembly or framing.
+    Stream(StreamError),
     /// The frame claims to be IP but cannot be decoded.
     Decode(DecodeError),
     /// A fragment whose datagram was abandoned.
@@ -54,7 +58,9 @@ impl Cause {
             Cause::NotSip => "not_sip".into(),
             Cause::Valid => "valid".into(),
             Cause::Malformed => "malformed".into(),
-            Cause::TcpUninspected => "tcp_uninspected".into(),
+            Cause::Keepalive => "keepalive".into(),
+            Cause::Retransmission => "retransmission".into(),
+            Cause::Stream(e) => format!("stream.{}", e.name()),
             Cause::Decode(e) => format!("decode.{}", e.name()),
             Cause::Fragment(e) => format!("fragment.{}", e.name()),
             Cause::Rule(_) => "rule".into(),

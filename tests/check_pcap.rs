@@ -243,3 +243,38 @@ fn rule_ids_and_tags_appear_in_json_lines() {
     assert_eq!(s["rule_decisions"]["scanner-user-agent"], 1);
 }
 
+
+#[test]
+fn tcp_streams_replay_with_the_appliances_verdicts() {
+    use fixtures::tcp_flags::ACK;
+    let d = tmpdir("tcp");
+    let pcap = d.join("tcp.pcap");
+    let p = CallParams::default();
+    let ok = String::from_utf8(fixtures::options(&p, 1)).unwrap().replace("SIP/2.0/UDP", "SIP/2.0/TCP").into_bytes();
+    let cid = String::from_utf8(ok.clone()).unwrap();
+    let start = cid.find("Call-ID:").unwrap();
+    let end = start + cid[start..].find("\r\n").unwrap() + 2;
+    let bad = format!("\r\n\r\n{}{}", &cid[..start], &cid[end..]).into_bytes();
+    let s: SocketAddr = "10.77.0.2:5060".parse().unwrap();
+    let conn = |port: u16| -> SocketAddr { format!("10.77.0.1:{port}").parse().unwrap() };
+    let t = 1_700_000_000_000_000_000u64;
+    let frames = vec![
+        // A split honest message, a keepalive-first malformed one, two pipelined honest ones.
+        (t, fixtures::tcp_frame(conn(40001), s, 100, 1, ACK, &ok[..30])),
+        (t + 1_000, fixtures::tcp_frame(conn(40001), s, 130, 1, ACK, &ok[30..])),
+        (t + 2_000, fixtures::tcp_frame(conn(40002), s, 100, 1, ACK, &bad)),
+        (t + 3_000, fixtures::tcp_frame(conn(40003), s, 100, 1, ACK, &[ok.clone(), ok.clone()].concat())),
+    ];
+    fixtures::write_pcap(&pcap, &frames).unwrap();
+    let passed = d.join("passed.pcap");
+    let out = secsip(&["check", "--pcap", pcap.to_str().unwrap(), "--json", "--write-passed", passed.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (msgs, sum) = json_lines(&out.stdout);
+    let verdicts: Vec<&str> = msgs.iter().map(|m| m["verdict"].as_str().unwrap()).collect();
+    assert_eq!(verdicts, ["accept", "drop", "accept"], "{msgs:?}");
+    assert!(msgs.iter().all(|m| m["transport"] == "tcp"));
+    assert_eq!((sum["frame_verdicts"]["accept"].as_u64(), sum["frame_verdicts"]["drop"].as_u64()), (Some(3), Some(1)), "{sum}");
+    let (_, sp) = check_json(&passed);
+    assert_eq!(sp["frames"], 3);
+    assert_eq!(sp["frame_verdicts"]["accept"], 3);
+}

@@ -6,6 +6,7 @@
 //! (run-to-completion); it never touches a socket, it hands each frame back with what to do.
 
 use super::xsk::Buf;
+use crate::stream::ResetPoint;
 use crate::engine::{Engine, Outcome};
 use crate::rules::RuleSet;
 use crate::verdict::{Action, Cause, Verdict};
@@ -36,7 +37,7 @@ pub struct Done {
 }
 
 /// Causes in counter order (see [`cause_index`]).
-pub const CAUSES: [&str; 8] = ["not_sip", "valid", "malformed", "tcp_uninspected", "decode", "fragment", "rule", "banned"];
+pub const CAUSES: [&str; 10] = ["not_sip", "valid", "malformed", "stream", "decode", "fragment", "rule", "banned", "keepalive", "retransmission"];
 /// Actions in counter order.
 pub const ACTIONS: [&str; 3] = ["accept", "drop", "reject"];
 
@@ -45,11 +46,13 @@ fn cause_index(c: &Cause) -> usize {
         Cause::NotSip => 0,
         Cause::Valid => 1,
         Cause::Malformed => 2,
-        Cause::TcpUninspected => 3,
+        Cause::Stream(_) => 3,
         Cause::Decode(_) => 4,
         Cause::Fragment(_) => 5,
         Cause::Rule(_) => 6,
         Cause::Banned => 7,
+        Cause::Keepalive => 8,
+        Cause::Retransmission => 9,
     }
 }
 
@@ -65,13 +68,15 @@ fn action_index(a: Action) -> usize {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct JudgeCounters {
     /// Messages (or frames without a message) by cause, then action; see [`CAUSES`], [`ACTIONS`].
-    pub verdicts: [[u64; 3]; 8],
+    pub verdicts: [[u64; 3]; 10],
     /// Frames whose datagram was abandoned while held (reassembly failure or eviction).
     pub held_dropped: u64,
     /// Held frames dropped because the hold cap was reached (oldest first).
     pub held_evicted: u64,
     /// Reject responses written for injection.
     pub injected: u64,
+    /// TCP RSTs written (two per reset connection when it holds a spare frame, else one).
+    pub tcp_rsts: u64,
     /// Rejects that could not be answered on the wire, by reason.
     pub inject_failed: BTreeMap<&'static str, u64>,
     /// Rule-set swaps this engine picked up.
@@ -242,7 +247,8 @@ impl EventSink {
             ..Default::default()
         };
         // The rest is read again from the message, only for the events that get written.
-        if j.frames.len() == 1 {
+        // A TCP segment need not hold the message (nor only it): read nothing more from it.
+        if j.frames.len() == 1 && sip.transport == crate::wire::Transport::Udp {
             if let Ok(crate::wire::Frame::Ip(d)) = crate::wire::decode(frame) {
                 let m = parser.parse(d.payload);
                 info.uri = text(m.request_uri_bytes());
@@ -384,18 +390,7 @@ impl Judge {
         let len = buf.get_len() as usize;
         let outcome = self.engine.handle(now, &buf.get_data()[..len], id);
         match outcome {
-            Outcome::Held => {
-                if self.held.len() >= self.max_held {
-                    if let Some(old) = self.held_order.pop_front() {
-                        if let Some(h) = self.held.remove(&old) {
-                            self.counters.held_evicted += 1;
-                            out(h.worker, Done { buf: h.buf, out: Out::Drop });
-                        }
-                    }
-                }
-                self.held.insert(id, Held { buf, worker });
-                self.held_order.push_back(id);
-            }
+            Outcome::Held => self.hold(id, buf, worker, out),
             Outcome::Judged(j) => {
                 let v = j.verdict;
                 self.counters.verdicts[cause_index(&v.cause)][action_index(v.action)] += 1;
@@ -422,28 +417,48 @@ impl Judge {
                 // The verdict borrows the frame; copy the ids out so the frames can move.
                 self.ids.clear();
                 self.ids.extend_from_slice(j.frames);
-                let mut this = Some(buf);
-                for &fid in &self.ids {
-                    if fid == id {
-                        let Some(mut b) = this.take() else { continue };
-                        match reply.take() {
-                            // The request is dropped anyway: its buffer carries the answer.
-                            Some(n) => {
-                                b.get_data_mut()[..n].copy_from_slice(&self.scratch[..n]);
-                                b.set_len(n as u16);
-                                self.counters.injected += 1;
-                                out(worker, Done { buf: b, out: Out::Inject });
-                            }
-                            None => out(worker, Done { buf: b, out: fate(v.action) }),
-                        }
-                    } else if let Some(h) = self.held.remove(&fid) {
-                        out(h.worker, Done { buf: h.buf, out: fate(v.action) });
-                    }
-                    // A held frame missing here was evicted earlier and already dropped.
+                let (keep, reset) = (j.keep, j.reset);
+                let nic = buf.get_user().nic;
+                let mut rsts = [None, None];
+                if let Some(r) = reset {
+                    rsts = self.build_resets(&buf.get_data()[..len], r);
                 }
+                let mut this = Some(buf);
+                let mut spare = Vec::new();
+                for &fid in &self.ids {
+                    let (b, w) = if fid == id {
+                        let Some(b) = this.take() else { continue };
+                        (b, worker)
+                    } else if let Some(h) = self.held.remove(&fid) {
+                        (h.buf, h.worker)
+                    } else {
+                        continue; // evicted earlier and already dropped
+                    };
+                    if fid == id {
+                        if let Some(n) = reply.take() {
+                            // The request is dropped anyway: its buffer carries the answer.
+                            let mut b = b;
+                            b.get_data_mut()[..n].copy_from_slice(&self.scratch[..n]);
+                            b.set_len(n as u16);
+                            self.counters.injected += 1;
+                            out(w, Done { buf: b, out: Out::Inject });
+                            continue;
+                        }
+                    }
+                    if rsts.iter().any(Option::is_some) && spare.len() < 2 {
+                        spare.push((b, w));
+                    } else {
+                        out(w, Done { buf: b, out: fate(v.action) });
+                    }
+                }
+                self.send_resets(rsts, nic, spare, out);
                 if let Some(b) = this.take() {
-                    // A verdict that does not list the frame just handled must still not leak it.
-                    out(worker, Done { buf: b, out: Out::Drop });
+                    if keep {
+                        self.hold(id, b, worker, out);
+                    } else {
+                        // A verdict that does not list the frame just handled must still not leak it.
+                        out(worker, Done { buf: b, out: Out::Drop });
+                    }
                 }
                 self.drain(out);
             }
@@ -451,6 +466,59 @@ impl Judge {
         if self.held_order.len() > self.held.len() * 2 + 64 {
             let held = &self.held;
             self.held_order.retain(|id| held.contains_key(id));
+        }
+    }
+
+    /// Keeps frame `id` until the engine's verdict on it, within `max_held` (oldest dropped).
+    fn hold(&mut self, id: FrameId, buf: Buf, worker: u16, out: &mut impl FnMut(u16, Done)) {
+        if self.held.len() >= self.max_held {
+            if let Some(old) = self.held_order.pop_front() {
+                if let Some(h) = self.held.remove(&old) {
+                    self.counters.held_evicted += 1;
+                    out(h.worker, Done { buf: h.buf, out: Out::Drop });
+                }
+            }
+        }
+        self.held.insert(id, Held { buf, worker });
+        self.held_order.push_back(id);
+    }
+
+    /// RST frames of a refused TCP connection, built from its last segment `frame`: one on to
+    /// the segment's receiver (index 0) and one back to its sender (index 1), each with its length.
+    fn build_resets(&mut self, frame: &[u8], r: ResetPoint) -> [Option<(Vec<u8>, bool)>; 2] {
+        let mut rst = [None, None];
+        let ack = r.to_sender.unwrap_or(0);
+        let targets = [(false, Some(r.to_receiver), ack), (true, r.to_sender, r.to_receiver)];
+        for (slot, (back, seq, ack)) in rst.iter_mut().zip(targets) {
+            let Some(seq) = seq else { continue };
+            match crate::wire::inject::build_tcp_reset(frame, back, seq, ack, &mut self.scratch) {
+                Ok(n) => *slot = Some((self.scratch[..n].to_vec(), back)),
+                Err(e) => *self.counters.inject_failed.entry(e.name()).or_default() += 1,
+            }
+        }
+        rst
+    }
+
+    /// Writes the RSTs into spare frames of the refused connection: the receiver's first, as
+    /// it is the protected side. A frame is sent out of the NIC toward its target whichever NIC
+    /// it came in on (`nic` is the refused segment's).
+    fn send_resets(&mut self, rsts: [Option<(Vec<u8>, bool)>; 2], nic: u8, spare: Vec<(Buf, u16)>, out: &mut impl FnMut(u16, Done)) {
+        let mut spare = spare.into_iter();
+        for (bytes, back) in rsts.into_iter().flatten() {
+            let Some((mut b, w)) = spare.next() else { break };
+            if bytes.len() > b.get_capacity() as usize {
+                out(w, Done { buf: b, out: Out::Drop });
+                continue;
+            }
+            b.get_data_mut()[..bytes.len()].copy_from_slice(&bytes);
+            b.set_len(bytes.len() as u16);
+            // Inject leaves by the NIC the frame came in on, Forward by the other one.
+            let toward_ingress = back == (b.get_user().nic == nic);
+            self.counters.tcp_rsts += 1;
+            out(w, Done { buf: b, out: if toward_ingress { Out::Inject } else { Out::Forward } });
+        }
+        for (b, w) in spare {
+            out(w, Done { buf: b, out: Out::Drop });
         }
     }
 

@@ -82,6 +82,15 @@ pub fn shard_decoded(keyer: &Keyer, decoded: Result<Frame<'_>, wire::DecodeError
         let (t, tl) = addr_bytes(&d.dst);
         return shard_of(keyer.key(&[&s[..sl], &t[..tl], &f.id.to_be_bytes()]), engines);
     }
+    if d.transport == wire::Transport::Tcp {
+        // A connection is one stream: all its segments, both ways, must meet one engine's
+        // reassembly whatever they carry (most carry no Call-ID). The endpoints are sorted
+        // so that both directions hash alike.
+        let a = (addr_bytes(&d.src), d.src_port.to_be_bytes());
+        let b = (addr_bytes(&d.dst), d.dst_port.to_be_bytes());
+        let ((lo, lp), (hi, hp)) = if a <= b { (a, b) } else { (b, a) };
+        return shard_of(keyer.key(&[&lo.0[..lo.1], &lp, &hi.0[..hi.1], &hp]), engines);
+    }
     if let Some(cid) = find_call_id(d.payload) {
         return shard_of(keyer.call_id(cid), engines);
     }
@@ -122,6 +131,25 @@ mod tests {
         assert_eq!(find_call_id(m), None);
         assert_eq!(find_call_id(b"i: start-line-is-not-a-header"), None);
         assert_eq!(find_call_id(b"X\r\nCall-ID:   \r\n\r\n"), None);
+    }
+
+    #[test]
+    fn every_segment_of_a_tcp_connection_meets_one_engine() {
+        use crate::fixtures::{tcp_flags::ACK, tcp_frame};
+        let k = Keyer::with_keys(7, 9);
+        let spread: std::collections::HashSet<usize> = (0..64u16)
+            .map(|port| {
+                let c: std::net::SocketAddr = format!("10.0.0.1:{}", 40000 + port).parse().unwrap();
+                let s: std::net::SocketAddr = "10.0.0.2:5060".parse().unwrap();
+                let first = tcp_frame(c, s, 1, 1, ACK, b"INVITE sip:b SIP/2.0\r\nCall-ID: c1@x\r\n");
+                let rest = tcp_frame(c, s, 40, 1, ACK, b"Content-Length: 0\r\n\r\n");
+                let back = tcp_frame(s, c, 1, 60, ACK, b"SIP/2.0 100 Trying\r\ni: other\r\n\r\n");
+                let n = shard(&k, &first, 4);
+                assert_eq!((shard(&k, &rest, 4), shard(&k, &back, 4)), (n, n));
+                n
+            })
+            .collect();
+        assert_eq!(spread.len(), 4, "connections spread over the engines");
     }
 
     #[test]

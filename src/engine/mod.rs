@@ -15,6 +15,7 @@ pub mod state;
 pub mod table;
 #[cfg(test)]
 mod steer_tests;
+mod tcp;
 
 use crate::config::EngineConfig;
 use crate::hash::Keyer;
@@ -26,6 +27,7 @@ use crate::rules::objects::ObjectStore;
 use crate::rules::RuleSet;
 use std::sync::Arc;
 use crate::sip::{Method, Parser, Reason, Reasons};
+use crate::stream::{ResetPoint, StreamStats, Streams};
 use crate::verdict::{Action, Cause, Verdict};
 use crate::wire::reasm::{FragKey, FrameId, Pushed, ReasmError, Reassembler};
 use crate::wire::{self, DecodeError, Frame, Transport};
@@ -68,6 +70,11 @@ pub struct Judgement<'a> {
     pub fired: &'a [Fired],
     /// The response to send back, for [`Action::Reject`].
     pub response: Option<&'a [u8]>,
+    /// The frame just handled is not among `frames` and stays held (a TCP segment whose
+    /// message is not complete yet, while earlier segments are released).
+    pub keep: bool,
+    /// A refused TCP message: reset its connection both ways at these sequence numbers.
+    pub reset: Option<ResetPoint>,
 }
 
 /// What [`Engine::handle`] made of a frame.
@@ -99,8 +106,12 @@ pub struct EngineStats {
     pub fragment_drops: Vec<u64>,
     /// Datagrams reassembled.
     pub reassembled: u64,
-    /// TCP segments on SIP ports not starting a message (forwarded uninspected).
-    pub tcp_uninspected: u64,
+    /// TCP segments held until their message was judged.
+    pub tcp_segments_held: u64,
+    /// TCP connections reset (a refused message or a broken stream).
+    pub tcp_resets: u64,
+    /// TCP stream reassembly counters.
+    pub tcp: StreamStats,
     /// SIP messages parsed.
     pub sip_messages: u64,
     /// Requests by method, indexed by `Method as usize`.
@@ -123,6 +134,7 @@ impl EngineStats {
             decode_errors: vec![0; DecodeError::ALL.len()],
             fragment_drops: vec![0; ReasmError::ALL.len()],
             malformed_by_reason: vec![0; Reason::ALL.len()],
+            tcp: StreamStats::new(),
             ..Default::default()
         }
     }
@@ -132,6 +144,7 @@ impl EngineStats {
 pub struct Engine {
     core: Core,
     reasm: Reassembler,
+    tcp: tcp::TcpSide,
     /// Backing store for the one-frame `frames` slice of unfragmented verdicts.
     single: [FrameId; 1],
 }
@@ -145,6 +158,8 @@ struct Core {
     stats: EngineStats,
     /// Frames abandoned by reassembly since the last drain.
     dropped: Vec<(FrameId, ReasmError)>,
+    /// Scratch for frames TCP reassembly abandoned (evictions, timeouts).
+    stream_dropped: Vec<(FrameId, crate::stream::StreamError)>,
     rules: Arc<RuleSet>,
     hosts: Arc<HostTable>,
     evaluator: Evaluator,
@@ -168,6 +183,7 @@ impl Engine {
     pub fn with_rules(cfg: EngineConfig, keyer: Keyer, rules: Arc<RuleSet>, hosts: Arc<HostTable>) -> Engine {
         let parser = Parser::new(cfg.sip.clone());
         let reasm = Reassembler::new(cfg.reassembly.clone());
+        let tcp_limits = cfg.tcp.clone();
         let tracker = StateTracker::new(&cfg, keyer);
         let tick_ns = cfg.timer_tick_ms.max(1) * 1_000_000;
         let objects = ObjectStore::new(
@@ -185,6 +201,7 @@ impl Engine {
                 tracker,
                 stats: EngineStats::new(),
                 dropped: Vec::with_capacity(64),
+                stream_dropped: Vec::with_capacity(64),
                 rules,
                 hosts,
                 evaluator: Evaluator::new(),
@@ -194,6 +211,7 @@ impl Engine {
                 has_response: false,
             },
             reasm,
+            tcp: tcp::TcpSide::new(Streams::new(tcp_limits)),
             single: [0],
         }
     }
@@ -254,22 +272,36 @@ impl Engine {
         &self.reasm
     }
 
+    /// The TCP connections (for inspection and tests).
+    pub fn streams(&self) -> &Streams {
+        &self.tcp.streams
+    }
+
     /// Moves frames abandoned by reassembly (timeout, eviction) into `out` with their verdict.
     pub fn drain_dropped(&mut self, out: &mut Vec<(FrameId, Verdict)>) {
         for (id, e) in self.core.dropped.drain(..) {
             out.push((id, Verdict::drop(Cause::Fragment(e))));
         }
+        let from = self.core.stream_dropped.len();
+        self.tcp.streams.drain_dropped(&mut self.core.stream_dropped);
+        self.core.stats.dropped += (self.core.stream_dropped.len() - from) as u64;
+        for (id, e) in self.core.stream_dropped.drain(..) {
+            out.push((id, Verdict::drop(Cause::Stream(e))));
+        }
     }
 
-    /// Advances timers without a frame (idle periods): expires state and stale fragments.
+    /// Advances timers without a frame (idle periods): expires state, stale fragments and
+    /// TCP connections.
     pub fn tick(&mut self, now: u64) {
         self.core.tick(now, &mut self.reasm);
+        self.tcp.streams.expire(now);
+        self.core.stats.tcp.copy_from(self.tcp.streams.stats());
     }
 
     /// Judges one Ethernet frame received at `now` (nanoseconds, monotonic). `id` names the
     /// frame so that a verdict covering several fragments can say which frames it covers.
     pub fn handle<'a>(&'a mut self, now: u64, frame: &'a [u8], id: FrameId) -> Outcome<'a> {
-        let Engine { core, reasm, single } = self;
+        let Engine { core, reasm, tcp, single } = self;
         *single = [id];
         let single: &'a [FrameId] = single;
         core.stats.frames += 1;
@@ -277,6 +309,8 @@ impl Engine {
         core.evaluator.fired.clear();
         core.tick(now, reasm);
         let before = core.dropped.len();
+        let mut keep = false;
+        let mut reset = None;
         let (verdict, frames, sip) = match wire::decode_with(frame, &core.cfg.decode) {
             Err(e) => (core.undecodable(e), single, None),
             Ok(Frame::NotIp { .. }) => (core.not_sip(1), single, None),
@@ -305,6 +339,18 @@ impl Engine {
                         }
                     }
                 }
+                None if d.transport == Transport::Tcp && core.cfg.is_sip_tcp(d.src_port, d.dst_port) => {
+                    match tcp.judge(core, now, frame, &d, id) {
+                        tcp::TcpOutcome::Held => {
+                            core.count_abandoned(before);
+                            return Outcome::Held;
+                        }
+                        tcp::TcpOutcome::Judged { verdict, frames, sip, keep: k, reset: r } => {
+                            (keep, reset) = (k, r);
+                            (verdict, frames, sip)
+                        }
+                    }
+                }
                 None => {
                     let (v, sip) = core.judge_l4(now, &d);
                     (v, single, sip)
@@ -318,7 +364,7 @@ impl Engine {
         }
         let core: &'a Core = core;
         let response = core.has_response.then_some(core.response.as_slice());
-        Outcome::Judged(Judgement { verdict, frames, sip, fired: &core.evaluator.fired, response })
+        Outcome::Judged(Judgement { verdict, frames, sip, fired: &core.evaluator.fired, response, keep, reset })
     }
 }
 
@@ -379,20 +425,10 @@ impl Core {
         }
     }
 
-    /// An unfragmented IP frame.
+    /// An unfragmented IP frame that is not SIP over TCP (that goes to [`tcp`]).
     fn judge_l4<'a>(&mut self, now: u64, d: &wire::Decoded<'a>) -> (Verdict, Option<SipSummary<'a>>) {
-        let is_sip = match d.transport {
-            Transport::Udp => self.cfg.is_sip_udp(d.src_port, d.dst_port),
-            Transport::Tcp => self.cfg.is_sip_tcp(d.src_port, d.dst_port),
-            Transport::Other(_) => false,
-        };
-        if !is_sip || (d.transport == Transport::Tcp && d.payload.is_empty()) {
-            // Handshakes and pure ACKs of SIP over TCP are plain bridging too.
+        if !(d.transport == Transport::Udp && self.cfg.is_sip_udp(d.src_port, d.dst_port)) {
             return (self.not_sip(1), None);
-        }
-        if d.transport == Transport::Tcp && !starts_sip_message(d.payload) {
-            self.stats.tcp_uninspected += 1;
-            return (Verdict::forward(Cause::TcpUninspected), None);
         }
         let src = SocketAddr::new(d.src, d.src_port);
         let dst = SocketAddr::new(d.dst, d.dst_port);
@@ -504,14 +540,6 @@ fn rebase<'a>(base: &'a [u8], sub: &[u8]) -> &'a [u8] {
     base.get(start..start.saturating_add(sub.len())).unwrap_or(&[])
 }
 
-/// True when a TCP payload begins with a SIP start line (a response or a method token + SP).
-fn starts_sip_message(p: &[u8]) -> bool {
-    if p.starts_with(b"SIP/2.0 ") {
-        return true;
-    }
-    let n = p.iter().take(32).take_while(|b| b.is_ascii_alphabetic()).count();
-    n > 0 && p.get(n) == Some(&b' ')
-}
 
 
 #[cfg(test)]

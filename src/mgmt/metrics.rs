@@ -159,6 +159,27 @@ fn queues(e: &mut Exposition, r: &Value, names: &[String; 2]) {
     }
 }
 
+/// An engine's TCP stream reassembly counters (`stats.tcp`).
+fn tcp_streams(e: &mut Exposition, engine: &str, t: &Value) {
+    let l = [("engine", engine)];
+    let counters: [(&str, &str, &str); 5] = [
+        ("flows_created", "secsip_engine_tcp_flows_total", "TCP connections tracked."),
+        ("midstream", "secsip_engine_tcp_midstream_pickups_total", "TCP connections picked up mid-stream (first segment without SYN)."),
+        ("messages", "secsip_engine_tcp_messages_total", "SIP messages framed from TCP streams."),
+        ("keepalives", "secsip_engine_tcp_keepalives_total", "CRLF keepalives (RFC 5626) passed."),
+        ("idle_expired", "secsip_engine_tcp_idle_expired_total", "Idle TCP connections forgotten."),
+    ];
+    for (k, name, help) in counters {
+        e.counter(name, help, &l, &t[k]);
+    }
+    for (i, v) in arr(&t["errors"]).iter().enumerate() {
+        let reason = crate::stream::StreamError::ALL.get(i).map_or_else(|| format!("index_{i}"), |r| r.name().to_string());
+        e.counter("secsip_engine_tcp_stream_errors_total", "TCP segments refused or connections broken by stream reassembly, by reason.", &[("engine", engine), ("reason", &reason)], v);
+    }
+    e.gauge("secsip_engine_tcp_flows", "TCP connections tracked now.", &l, t["flows"].as_f64().unwrap_or(0.0));
+    e.gauge("secsip_engine_tcp_buffered_bytes", "Bytes TCP reassembly buffers now.", &l, t["bytes"].as_f64().unwrap_or(0.0));
+}
+
 fn engines(e: &mut Exposition, r: &Value) {
     use crate::sip::Method;
     // Method names by `Method as usize`, the index of the engines' `requests` array.
@@ -174,13 +195,14 @@ fn engines(e: &mut Exposition, r: &Value) {
         let l = [("engine", engine.as_str())];
         let s = &eng["stats"];
         e.counter("secsip_engine_frames_total", "Frames handed to an engine.", &l, &eng["frames"]);
-        let plain: [(&str, &str, &str); 10] = [
+        let plain: [(&str, &str, &str); 11] = [
             ("forwarded", "secsip_engine_forwarded_frames_total", "Frames an engine forwarded."),
             ("dropped", "secsip_engine_dropped_frames_total", "Frames an engine dropped."),
             ("not_sip", "secsip_engine_not_sip_frames_total", "Frames that were not SIP (bridged untouched)."),
             ("fragments_held", "secsip_engine_fragments_held_total", "IP fragments held for reassembly."),
             ("reassembled", "secsip_engine_reassembled_datagrams_total", "Datagrams reassembled from fragments."),
-            ("tcp_uninspected", "secsip_engine_tcp_uninspected_segments_total", "TCP segments on SIP ports not starting a message (forwarded uninspected)."),
+            ("tcp_segments_held", "secsip_engine_tcp_segments_held_total", "TCP segments held until the message they carry was judged."),
+            ("tcp_resets", "secsip_engine_tcp_resets_total", "TCP connections reset (a refused message or a broken stream)."),
             ("sip_messages", "secsip_engine_sip_messages_total", "SIP messages parsed."),
             ("malformed", "secsip_engine_malformed_messages_total", "SIP messages with at least one validation failure."),
             ("banned", "secsip_engine_banned_messages_total", "SIP messages dropped because their source or destination is banned."),
@@ -224,6 +246,7 @@ fn engines(e: &mut Exposition, r: &Value) {
             let class = if (1..=6).contains(&i) { format!("{i}xx") } else { "other".into() };
             e.counter("secsip_engine_sip_responses_total", "SIP responses parsed, by class.", &[("engine", &engine), ("class", &class)], v);
         }
+        tcp_streams(e, &engine, &s["tcp"]);
         let st = &eng["state"];
         let state: [(&str, &str, &str); 7] = [
             ("transactions", "secsip_engine_transactions_total", "SIP transactions created."),

@@ -31,8 +31,8 @@ pub enum Norm {
 pub enum NormError {
     /// `%` not followed by two hex digits.
     BadEscape,
-    /// Decodes to a control byte (NUL, CR, LF, ...), which ends or splits the value for a
-    /// C string or a line-based reader behind us.
+    /// Decodes to a control byte other than NUL (CR, LF, ...), which splits the value for a
+    /// line-based reader behind us.
     Control,
     /// Decodes to bytes that are not UTF-8 (RFC 3986 §2.5: escapes encode UTF-8).
     BadUtf8,
@@ -66,13 +66,23 @@ fn decode_into(s: &[u8], out: &mut Vec<u8>) -> Result<(), NormError> {
         }
     }
     let decoded = out.get(start..).unwrap_or_default();
-    if decoded.iter().any(|&b| b < 0x20 || b == 0x7f) {
+    if decoded.iter().any(|&b| is_control(b)) {
         return Err(NormError::Control);
     }
     if std::str::from_utf8(decoded).is_err() {
         return Err(NormError::BadUtf8);
     }
+    // An escaped NUL is legal (RFC 4475 §3.1.1.4, escnull), but a C-string reader behind us
+    // stops there: the value is matched as that reader sees it, so `100%00x` is `100`.
+    if let Some(nul) = decoded.iter().position(|&b| b == 0) {
+        out.truncate(start + nul);
+    }
     Ok(())
+}
+
+/// A decoded byte no value may hold (NUL is handled apart: see [`decode_into`]).
+fn is_control(b: u8) -> bool {
+    (b != 0 && b < 0x20) || b == 0x7f
 }
 
 /// True when the URI names a telephone number: `tel:`, or sip/sips with `user=phone`.
@@ -262,7 +272,7 @@ fn check_decoded(s: &[u8]) -> Result<(), NormError> {
             i += 1;
             c
         };
-        if b < 0x20 || b == 0x7f {
+        if is_control(b) {
             return Err(NormError::Control);
         }
         if want == 0 {
@@ -344,19 +354,23 @@ mod tests {
     #[test]
     fn undecodable_values_are_errors() {
         let mut out = Vec::new();
-        for (s, e) in [("%00", NormError::Control), ("%0d%0a", NormError::Control), ("%ff", NormError::BadUtf8), ("%C0%AF", NormError::BadUtf8), ("%4", NormError::BadEscape)] {
+        for (s, e) in [("%01", NormError::Control), ("%0d%0a", NormError::Control), ("%ff", NormError::BadUtf8), ("%C0%AF", NormError::BadUtf8), ("%4", NormError::BadEscape)] {
             out.clear();
             assert_eq!(decode_into(s.as_bytes(), &mut out), Err(e), "{s}");
         }
         assert_eq!(decode_into("caf%C3%A9".as_bytes(), &mut out), Ok(()));
-        for s in ["%00", "%0d%0a", "%ff", "%C0%AF", "%4", "%E2%82", "%ED%A0%80"] {
+        for s in ["%1f", "%0d%0a", "%ff", "%C0%AF", "%4", "%E2%82", "%ED%A0%80"] {
             out.clear();
             assert!(decode_into(s.as_bytes(), &mut out).is_err(), "{s}");
             assert_eq!(check_decoded(s.as_bytes()), decode_into(s.as_bytes(), &mut Vec::new()), "{s}");
         }
-        for s in ["caf%C3%A9", "%F0%9F%98%80x", "plain", "%2B1"] {
+        for s in ["caf%C3%A9", "%F0%9F%98%80x", "plain", "%2B1", "null-%00-null"] {
             assert_eq!(check_decoded(s.as_bytes()), Ok(()), "{s}");
         }
+        out.clear();
+        assert_eq!((decode_into(b"100%00x", &mut out), out.as_slice()), (Ok(()), &b"100"[..]), "read as a C string reads it");
+        out.clear();
+        assert_eq!(decode_into(b"100%00%ff", &mut out), Err(NormError::BadUtf8), "what follows a NUL is still checked");
     }
 
     #[test]

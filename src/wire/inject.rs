@@ -19,7 +19,7 @@
 
 use etherparse::{
     IpNumber, Ipv4Header, Ipv4HeaderSlice, Ipv6Header, Ipv6HeaderSlice, LinkExtSlice, LinkSlice,
-    NetSlice, SlicedPacket, TransportSlice, UdpHeader,
+    NetSlice, SlicedPacket, TcpHeader, TransportSlice, UdpHeader,
 };
 
 /// Why a response could not be injected (counted by the data path).
@@ -27,6 +27,8 @@ use etherparse::{
 pub enum InjectError {
     /// The request is an IP packet but not UDP (TCP or any other protocol).
     NotUdp,
+    /// A reset was asked for a frame that is not a TCP segment.
+    NotTcp,
     /// No IP packet could be sliced out of the request: malformed or truncated headers, a
     /// non-IP ethertype, MACsec, or more VLAN tags than etherparse reads.
     Undecodable,
@@ -40,6 +42,7 @@ impl InjectError {
     /// Every variant, in declaration order (for counter tables).
     pub const ALL: &'static [InjectError] = &[
         InjectError::NotUdp,
+        InjectError::NotTcp,
         InjectError::Undecodable,
         InjectError::TooLarge,
         InjectError::Fragmented,
@@ -49,6 +52,7 @@ impl InjectError {
     pub fn name(&self) -> &'static str {
         match self {
             InjectError::NotUdp => "not_udp",
+            InjectError::NotTcp => "not_tcp",
             InjectError::Undecodable => "undecodable",
             InjectError::TooLarge => "too_large",
             InjectError::Fragmented => "fragmented",
@@ -85,26 +89,7 @@ pub fn build_reply(
     out: &mut [u8],
 ) -> Result<usize, InjectError> {
     let req = SlicedPacket::from_ethernet(request).map_err(|_| InjectError::Undecodable)?;
-    let Some(LinkSlice::Ethernet2(eth)) = &req.link else {
-        return Err(InjectError::Undecodable);
-    };
-    // Ethertype and VLAN tags are copied as they are: the reply is the same IP version, so
-    // even the innermost ethertype stays right. MACsec could not be re-emitted (its ICV).
-    let mut l2_len = ETHER_TYPE_AT + 2;
-    for ext in &req.link_exts {
-        match ext {
-            LinkExtSlice::Vlan(v) => l2_len += v.header_len(),
-            LinkExtSlice::Macsec(_) => return Err(InjectError::Undecodable),
-        }
-    }
-    let tags = request
-        .get(ETHER_TYPE_AT..l2_len)
-        .ok_or(InjectError::Undecodable)?;
-
-    match &req.net {
-        Some(NetSlice::Ipv4(_) | NetSlice::Ipv6(_)) => {}
-        Some(NetSlice::Arp(_)) | None => return Err(InjectError::Undecodable),
-    }
+    let (eth, tags) = link_of(&req, request)?;
     if req.is_ip_payload_fragmented() {
         return Err(InjectError::Fragmented);
     }
@@ -119,13 +104,13 @@ pub fn build_reply(
     let rest = put(rest, tags).ok_or(InjectError::TooLarge)?;
     let rest = match &req.net {
         Some(NetSlice::Ipv4(ip)) => {
-            let h = ipv4_header(&ip.header(), sip_response.len())?;
+            let h = ipv4_header(&ip.header(), IpNumber::UDP, udp_len(Ipv4Header::MIN_LEN, sip_response.len())?, true)?;
             let udp = UdpHeader::with_ipv4_checksum(src_port, dst_port, &h, sip_response)
                 .map_err(|_| InjectError::TooLarge)?;
             put(rest, &h.to_bytes()).and_then(|r| put(r, &udp.to_bytes()))
         }
         Some(NetSlice::Ipv6(ip)) => {
-            let h = ipv6_header(&ip.header(), sip_response.len())?;
+            let h = ipv6_header(&ip.header(), IpNumber::UDP, udp_len(Ipv6Header::LEN, sip_response.len())?, true);
             let udp = UdpHeader::with_ipv6_checksum(src_port, dst_port, &h, sip_response)
                 .map_err(|_| InjectError::TooLarge)?;
             put(rest, &h.to_bytes()).and_then(|r| put(r, &udp.to_bytes()))
@@ -139,11 +124,10 @@ pub fn build_reply(
     Ok(cap - rest.len())
 }
 
-/// The reply's IPv4 header: addresses swapped, no options, TTL 64, DF, checksum set.
-fn ipv4_header(req: &Ipv4HeaderSlice<'_>, sip_len: usize) -> Result<Ipv4Header, InjectError> {
-    let udp_len = udp_len(Ipv4Header::MIN_LEN, sip_len)?;
-    let mut h = Ipv4Header::new(udp_len, TTL, IpNumber::UDP, req.destination(), req.source())
-        .map_err(|_| InjectError::TooLarge)?;
+/// The reply's IPv4 header (addresses swapped when `back`): no options, TTL 64, DF, checksum set.
+fn ipv4_header(req: &Ipv4HeaderSlice<'_>, proto: IpNumber, l4_len: u16, back: bool) -> Result<Ipv4Header, InjectError> {
+    let (src, dst) = if back { (req.destination(), req.source()) } else { (req.source(), req.destination()) };
+    let mut h = Ipv4Header::new(l4_len, TTL, proto, src, dst).map_err(|_| InjectError::TooLarge)?;
     // The reply rides the QoS class of the signalling it answers. ECN stays Not-ECT: the
     // firewall is not an ECN-capable transport and must not echo a CE mark.
     h.dscp = req.dcp();
@@ -158,22 +142,82 @@ fn ipv4_header(req: &Ipv4HeaderSlice<'_>, sip_len: usize) -> Result<Ipv4Header, 
     Ok(h)
 }
 
-/// The reply's IPv6 header: addresses swapped, UDP right after it, hop limit 64.
-fn ipv6_header(req: &Ipv6HeaderSlice<'_>, sip_len: usize) -> Result<Ipv6Header, InjectError> {
+/// The reply's IPv6 header (addresses swapped when `back`): `proto` right after it, hop limit 64.
+fn ipv6_header(req: &Ipv6HeaderSlice<'_>, proto: IpNumber, l4_len: u16, back: bool) -> Ipv6Header {
+    let (source, destination) = if back { (req.destination(), req.source()) } else { (req.source(), req.destination()) };
     let mut h = Ipv6Header {
         traffic_class: 0,
         // Reflected, as a stateless responder does, so the reply is seen as the same flow.
         flow_label: req.flow_label(),
-        payload_length: udp_len(Ipv6Header::LEN, sip_len)?,
+        payload_length: l4_len,
         // The request's extension headers are the sender's (routing, options): not echoed.
-        next_header: IpNumber::UDP,
+        next_header: proto,
         hop_limit: TTL,
-        source: req.destination(),
-        destination: req.source(),
+        source,
+        destination,
     };
     // The DSCP half of the traffic class only, for the same reasons as IPv4's ECN bits.
     h.set_dscp(req.dscp());
-    Ok(h)
+    h
+}
+
+/// The Ethernet II header of `req` and the bytes from its ethertype to the IP header (the
+/// VLAN tags, kept as they are); refuses frames that are not Ethernet II over IP.
+fn link_of<'a>(req: &SlicedPacket<'a>, frame: &'a [u8]) -> Result<(etherparse::Ethernet2Slice<'a>, &'a [u8]), InjectError> {
+    let Some(LinkSlice::Ethernet2(eth)) = &req.link else {
+        return Err(InjectError::Undecodable);
+    };
+    // Ethertype and VLAN tags are copied as they are: the reply is the same IP version, so
+    // even the innermost ethertype stays right. MACsec could not be re-emitted (its ICV).
+    let mut l2_len = ETHER_TYPE_AT + 2;
+    for ext in &req.link_exts {
+        match ext {
+            LinkExtSlice::Vlan(v) => l2_len += v.header_len(),
+            LinkExtSlice::Macsec(_) => return Err(InjectError::Undecodable),
+        }
+    }
+    let tags = frame.get(ETHER_TYPE_AT..l2_len).ok_or(InjectError::Undecodable)?;
+    match &req.net {
+        Some(NetSlice::Ipv4(_) | NetSlice::Ipv6(_)) => Ok((eth.clone(), tags)),
+        Some(NetSlice::Arp(_)) | None => Err(InjectError::Undecodable),
+    }
+}
+
+/// Writes into `out` a TCP RST|ACK of the connection `segment` (an Ethernet frame carrying a
+/// TCP segment) belongs to, with sequence number `seq` and acknowledgement `ack`; returns the
+/// frame length. `back` sends it to the segment's sender (as its peer), otherwise on to its
+/// receiver (as the sender). The firewall has no address of its own, like [`build_reply`].
+pub fn build_tcp_reset(segment: &[u8], back: bool, seq: u32, ack: u32, out: &mut [u8]) -> Result<usize, InjectError> {
+    let req = SlicedPacket::from_ethernet(segment).map_err(|_| InjectError::Undecodable)?;
+    let (eth, tags) = link_of(&req, segment)?;
+    if req.is_ip_payload_fragmented() {
+        return Err(InjectError::Fragmented);
+    }
+    let Some(TransportSlice::Tcp(tcp)) = &req.transport else {
+        return Err(InjectError::NotTcp);
+    };
+    let (sport, dport) = (tcp.source_port(), tcp.destination_port());
+    let mut t = if back { TcpHeader::new(dport, sport, seq, 0) } else { TcpHeader::new(sport, dport, seq, 0) };
+    (t.rst, t.ack, t.acknowledgment_number) = (true, true, ack);
+    let (smac, dmac) = if back { (eth.destination(), eth.source()) } else { (eth.source(), eth.destination()) };
+    let cap = out.len();
+    let rest = put(out, &dmac).and_then(|r| put(r, &smac)).and_then(|r| put(r, tags)).ok_or(InjectError::TooLarge)?;
+    let l4_len = TcpHeader::MIN_LEN as u16;
+    let rest = match &req.net {
+        Some(NetSlice::Ipv4(ip)) => {
+            let h = ipv4_header(&ip.header(), IpNumber::TCP, l4_len, back)?;
+            t.checksum = t.calc_checksum_ipv4(&h, &[]).map_err(|_| InjectError::TooLarge)?;
+            put(rest, &h.to_bytes())
+        }
+        Some(NetSlice::Ipv6(ip)) => {
+            let h = ipv6_header(&ip.header(), IpNumber::TCP, l4_len, back);
+            t.checksum = t.calc_checksum_ipv6(&h, &[]).map_err(|_| InjectError::TooLarge)?;
+            put(rest, &h.to_bytes())
+        }
+        Some(NetSlice::Arp(_)) | None => return Err(InjectError::Undecodable),
+    };
+    let rest = rest.and_then(|r| put(r, &t.to_bytes())).ok_or(InjectError::TooLarge)?;
+    Ok(cap - rest.len())
 }
 
 /// UDP length of a reply whose IP header is `ip_header_len` bytes, within [`MAX_IP_LEN`].
@@ -616,5 +660,43 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_tcp_reset_goes_either_way_with_the_given_numbers_and_a_valid_checksum() {
+        use crate::fixtures::{tcp_frame, tcp_flags::ACK};
+        for (c, s) in [("10.77.0.1:40000", "10.77.0.2:5060"), ("[2001:db8::1]:40000", "[2001:db8::2]:5060")] {
+            let (c, s): (std::net::SocketAddr, std::net::SocketAddr) = (c.parse().unwrap(), s.parse().unwrap());
+            let seg = tcp_frame(c, s, 1000, 2000, ACK, b"OPTIONS sip:x SIP/2.0\r\n");
+            for back in [false, true] {
+                let mut out = [0u8; 256];
+                let n = build_tcp_reset(&seg, back, 7, 9, &mut out).unwrap();
+                let p = SlicedPacket::from_ethernet(&out[..n]).unwrap();
+                let Some(TransportSlice::Tcp(t)) = &p.transport else { panic!("not TCP") };
+                let (src, dst) = if back { (s, c) } else { (c, s) };
+                assert_eq!((t.source_port(), t.destination_port()), (src.port(), dst.port()));
+                assert!(t.rst() && t.ack() && !t.syn() && t.payload().is_empty());
+                assert_eq!((t.sequence_number(), t.acknowledgment_number()), (7, 9));
+                let h = t.to_header();
+                let sum = match &p.net {
+                    Some(NetSlice::Ipv4(ip)) => {
+                        assert_eq!(std::net::IpAddr::from(ip.header().source_addr()), src.ip());
+                        h.calc_checksum_ipv4(&ip.header().to_header(), &[]).unwrap()
+                    }
+                    Some(NetSlice::Ipv6(ip)) => {
+                        assert_eq!(std::net::IpAddr::from(ip.header().source_addr()), src.ip());
+                        h.calc_checksum_ipv6(&ip.header().to_header(), &[]).unwrap()
+                    }
+                    _ => panic!("not IP"),
+                };
+                assert_eq!(sum, t.checksum());
+                let Some(LinkSlice::Ethernet2(eth)) = &p.link else { panic!() };
+                let seg_eth = etherparse::Ethernet2Slice::from_slice_without_fcs(&seg).unwrap();
+                let want_src = if back { seg_eth.destination() } else { seg_eth.source() };
+                assert_eq!(eth.source(), want_src);
+            }
+        }
+        let udp = crate::fixtures::udp_frame("10.0.0.1:5060".parse().unwrap(), "10.0.0.2:5060".parse().unwrap(), b"x");
+        assert_eq!(build_tcp_reset(&udp, true, 1, 1, &mut [0u8; 256]), Err(InjectError::NotTcp));
     }
 }
