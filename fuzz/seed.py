@@ -1,8 +1,13 @@
 #!/usr/bin/env python3
 """Writes the seed corpus from the shipped captures: every frame of tests/pcaps/*.pcap (frame),
-each UDP/TCP payload on port 5060 (sip), and each capture as one length-prefixed sequence
-(engine, the input format of fuzz_targets/engine.rs). Run once; libFuzzer grows from here."""
-import hashlib, os, struct, sys
+each UDP/TCP payload on port 5060 (sip), each capture as one length-prefixed sequence
+(engine, the input format of fuzz_targets/engine.rs), each SIP payload as a TCP stream cut
+into segments (stream, the records of secsip::fuzz::stream) and each URI of a start line or
+From/To/Contact (normal). `seed.py TARGET...` seeds only those targets. Run once per target;
+libFuzzer grows from here."""
+import hashlib, os, re, struct, sys
+
+only = set(sys.argv[1:])
 
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -43,9 +48,21 @@ def payload(f):
     return None
 
 def put(target, data):
+    if only and target not in only:
+        return
     name = hashlib.sha1(data).hexdigest()
     with open(os.path.join(root, "fuzz", "corpus", target, name), "wb") as f:
         f.write(data)
+
+def stream_records(msg, salt):
+    """A SYN, then `msg` twice (pipelined) in segments of varying size, with a keepalive
+    between, every segment acknowledging: the record format of secsip::fuzz::stream."""
+    out, off, cut = bytearray(b"\x01\x00\x00\x00\x00"), 1, 40 + salt % 150
+    data = msg + b"\r\n\r\n" + msg
+    for at in range(0, len(data), cut):
+        piece = data[at:at + cut]
+        out += bytes([0x08]) + struct.pack(">H", (off + at) & 0xffff) + b"\x00" + bytes([len(piece)]) + piece
+    return bytes(out)
 
 pcaps = sorted(p for p in os.listdir(os.path.join(root, "tests", "pcaps")) if p.endswith(".pcap"))
 for p in pcaps:
@@ -58,5 +75,13 @@ for p in pcaps:
         pl = payload(f)
         if pl and i < 64:
             put("sip", pl)
+            put("stream", stream_records(pl, i))
+            for uri in re.findall(rb"(?:sips?|tel):[^\s>;,]+(?:;user=phone)?", pl[:2000]):
+                put("normal", uri)
     put("engine", seq)
-print("seeded", {t: len(os.listdir(os.path.join(root, "fuzz", "corpus", t))) for t in ("frame", "sip", "engine")}, file=sys.stderr)
+
+for extra in (b"sip:%2B88216012345@gw.example;user=phone", b"tel:16-012-345;phone-context=+882",
+              b"sip:caf%C3%A9@GW.Example.", b"sip:100%00x@gw", b"sips:a%0d%0a@192.0.2.010:5061"):
+    put("normal", extra)
+targets = ("frame", "sip", "engine", "stream", "normal")
+print("seeded", {t: len(os.listdir(os.path.join(root, "fuzz", "corpus", t))) for t in targets}, file=sys.stderr)

@@ -11,6 +11,9 @@ use crate::hash::Keyer;
 use crate::hosttable::HostTable;
 use crate::rules::RuleSet;
 use crate::sip::{Contacts, Limits, Parser};
+use crate::stream::{FlowKey, Push, Segment, StreamLimits, Streams};
+use crate::wire::reasm::FrameId;
+use std::net::SocketAddr;
 use crate::wire::{self, Frame};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -62,6 +65,25 @@ pub fn sip(data: &[u8]) {
     }
 }
 
+/// The normalisers rules match on: any bytes as a URI. Validation's check must fail exactly
+/// when the user or host normaliser does, and every normal form is UTF-8 inside the buffer.
+pub fn normal(data: &[u8]) {
+    use crate::sip::normal::{self, Norm};
+    let Ok(u) = crate::sip::uri::Uri::parse(data) else { return };
+    let mut out = Vec::new();
+    let (user, host, whole) = (normal::user(&u, &mut out), normal::host(&u, &mut out), normal::uri(&u, &mut out));
+    let failed = user.is_err() || host.is_err();
+    assert_eq!(normal::check(&u).is_err(), failed, "validation and the normalisers disagree");
+    assert_eq!(whole.is_err(), failed, "the whole URI normalises when its parts do");
+    for r in [user, host, whole].into_iter().flatten() {
+        if let Norm::Written(r) = r {
+            let w = out.get(r).expect("a normal form outside the buffer");
+            assert!(std::str::from_utf8(w).is_ok(), "a normal form that is not UTF-8");
+        }
+    }
+    let _ = normal::is_number(&u);
+}
+
 /// The shipped configuration (tables shrunk) and rules, compiled once.
 fn shipped_rules() -> &'static (Config, Arc<RuleSet>) {
     static RULES: OnceLock<(Config, Arc<RuleSet>)> = OnceLock::new();
@@ -103,6 +125,105 @@ pub fn engine(data: &[u8]) {
     assert!(judged <= id && s.forwarded + s.dropped <= id + s.frames, "counts do not add up: {judged} judged of {id}");
 }
 
+/// Bounds small enough that a few records reach eviction, budgets and timeouts.
+fn fuzz_stream_limits() -> StreamLimits {
+    StreamLimits {
+        max_flows: 2,
+        max_bytes: 4096,
+        max_flow_bytes: 2048,
+        max_flow_segments: 16,
+        max_message_bytes: 1024,
+        window_bytes: 2048,
+        timeout_ms: 5000,
+        idle_timeout_s: 3600,
+    }
+}
+
+/// Where one frame ended up; each frame must end up exactly once.
+fn settle(fates: &mut [u8], ids: impl IntoIterator<Item = FrameId>) {
+    for id in ids {
+        let f = fates.get_mut(id as usize).expect("a frame id never given");
+        assert_eq!(*f, 0, "frame {id} settled twice");
+        *f = 1;
+    }
+}
+
+/// TCP reassembly and SIP stream framing, driven as the engine drives them. `data` is a
+/// sequence of segments, each a 5-byte header (flags, 16-bit sequence offset, 8-bit
+/// acknowledgement offset in units of 16 bytes, length) and its payload: flag bits 0-3 are
+/// SYN, FIN, RST and ACK, bits 4-5 pick one of four connections, bit 6 the direction, bit 7
+/// moves the clock 10 s on (timeouts). Every frame must be passed, dropped, released or
+/// aborted exactly once, every message must fit `max_message_bytes` and the tables their bounds.
+pub fn stream(data: &[u8]) {
+    let limits = fuzz_stream_limits();
+    let mut streams = Streams::new(limits.clone());
+    let ends = |k: u8| {
+        let a = SocketAddr::from(([192, 0, 2, 1], 5060 + u16::from(k)));
+        FlowKey::of(a, SocketAddr::from(([192, 0, 2, 2], 5060)))
+    };
+    let mut fates = vec![0u8; data.len() / 5 + 2];
+    let (mut rest, mut now, mut id) = (data, 1u64, 0u64);
+    let (mut out, mut dropped) = (Vec::new(), Vec::new());
+    while let [b0, s0, s1, a, n, tail @ ..] = rest {
+        let payload = &tail[..usize::from(*n).min(tail.len())];
+        rest = &tail[payload.len()..];
+        id += 1;
+        now += if b0 & 0x80 != 0 { 10_000_000_000 } else { 1_000_000 };
+        let (key, mut dir) = ends((b0 >> 4) & 3);
+        dir ^= usize::from(b0 >> 6 & 1);
+        let isn = if dir == 0 { 1_000u32 } else { 900_000u32 };
+        let seg = Segment {
+            seq: isn.wrapping_add(u32::from(u16::from_be_bytes([*s0, *s1]))),
+            ack: (b0 & 8 != 0).then(|| (if dir == 0 { 900_000u32 } else { 1_000 }).wrapping_add(u32::from(*a) * 16)),
+            syn: b0 & 1 != 0,
+            fin: b0 & 2 != 0,
+            rst: b0 & 4 != 0,
+            payload,
+        };
+        if let crate::stream::framing::Framed::Message(m) | crate::stream::framing::Framed::Keepalive(m) = crate::stream::framing::frame(payload, limits.max_message_bytes) {
+            assert!(m <= payload.len() && m <= limits.max_message_bytes.max(payload.len()), "framed past the bytes given");
+        }
+        out.clear();
+        match streams.push(now, key, dir, &seg, id) {
+            Push::Pass | Push::Drop(_) => out.push(id),
+            Push::Reset(_) => {
+                let _ = streams.abort(key, dir, &mut out);
+                if !out.contains(&id) {
+                    out.push(id);
+                }
+            }
+            Push::Held => {
+                let broken = loop {
+                    match streams.next_message(key, dir) {
+                        None => break false,
+                        Some(Err(_)) => break true,
+                        Some(Ok(m)) => {
+                            assert!(m.len() <= limits.max_message_bytes, "a message over max_message_bytes");
+                            let len = m.len();
+                            streams.accept(now, key, dir, len);
+                        }
+                    }
+                };
+                if broken {
+                    let _ = streams.abort(key, dir, &mut out);
+                } else {
+                    streams.release(key, dir, &mut out);
+                }
+            }
+        }
+        settle(&mut fates, out.drain(..));
+        streams.drain_dropped(&mut dropped);
+        settle(&mut fates, dropped.drain(..).map(|(f, _)| f));
+        assert!(streams.flows() <= limits.max_flows && streams.bytes() <= limits.max_bytes, "bounds exceeded");
+    }
+    for k in 0..4 {
+        let (key, _) = ends(k);
+        let _ = streams.abort(key, 0, &mut out);
+    }
+    settle(&mut fates, out.drain(..));
+    assert!(fates[1..=id as usize].iter().all(|&f| f == 1), "a frame was never settled");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +234,8 @@ mod tests {
             frame(data);
             sip(data);
             engine(data);
+            stream(data);
+            normal(data);
         }
         use crate::wire::testutil::{fragment_v4, udp_v4};
         let scan = b"OPTIONS sip:100@192.0.2.2 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-1\r\nFrom: <sip:a@192.0.2.1>;tag=1\r\nTo: <sip:100@192.0.2.2>\r\nCall-ID: fz-1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nUser-Agent: friendly-scanner\r\nContent-Length: 0\r\n\r\n";
@@ -121,5 +244,28 @@ mod tests {
         let mut framed = (f.len() as u16).to_be_bytes().to_vec();
         framed.extend_from_slice(&f);
         engine(&framed);
+    }
+
+    /// Encodes segments in [`stream`]'s format: (flags, sequence offset, payload).
+    fn records(segs: &[(u8, u16, &[u8])]) -> Vec<u8> {
+        let mut v = Vec::new();
+        for (flags, seq, p) in segs {
+            v.push(*flags);
+            v.extend_from_slice(&seq.to_be_bytes());
+            v.push(0);
+            v.push(p.len() as u8);
+            v.extend_from_slice(p);
+        }
+        v
+    }
+
+    #[test]
+    fn the_stream_target_settles_split_pipelined_and_broken_streams() {
+        let m = b"OPTIONS sip:a@b SIP/2.0\r\nCall-ID: 1\r\nContent-Length: 0\r\n\r\n";
+        let (a, b) = m.split_at(20);
+        // SYN at offset 0 makes the data start at 1; then the message in two pieces, a
+        // keepalive and the message again, out of order; then garbage on another connection.
+        stream(&records(&[(1, 0, b""), (8, 1, a), (8, 1 + 20, b), (8, 1 + m.len() as u16 + 4, m), (8, 1 + m.len() as u16, b"\r\n\r\n")]));
+        stream(&records(&[(0x10 | 8, 0, b"GARBAGE\r\n\r\n"), (0x90, 5, b"x"), (0x24, 0, b"")]));
     }
 }

@@ -39,3 +39,13 @@ fn sip_corpus_and_regressions() {
 fn engine_corpus_and_regressions() {
     replay("engine", secsip::fuzz::engine);
 }
+
+#[test]
+fn stream_corpus_and_regressions() {
+    replay("stream", secsip::fuzz::stream);
+}
+
+#[test]
+fn normal_corpus_and_regressions() {
+    replay("normal", secsip::fuzz::normal);
+}

@@ -13,7 +13,8 @@ use secsip::config::Config;
 use secsip::engine::{Engine, Outcome};
 use secsip::hash::Keyer;
 use secsip::hosttable::HostTable;
-use secsip::verdict::{Action, Cause};
+use secsip::stream::StreamError;
+use secsip::verdict::{Action, Cause, Verdict};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -74,18 +75,22 @@ fn shipped_engine() -> (Engine, Arc<secsip::rules::RuleSet>) {
 }
 
 #[test]
-fn dblreq_surplus_is_noise_in_a_datagram_and_a_second_message_on_tcp() {
-    // The honest twin is dblreq over UDP, accepted above. The same octets in one TCP
-    // segment are two pipelined messages: judging the REGISTER alone would wave the INVITE
-    // through, so the segment is malformed.
-    let (mut engine, rules) = shipped_engine();
+fn dblreq_surplus_is_noise_in_a_datagram_and_the_next_message_on_tcp() {
+    // The honest twin is dblreq over UDP, accepted above. The same octets in one TCP segment
+    // are a stream: the REGISTER and the INVITE are each framed and judged, and the 3 octets
+    // past the INVITE's body begin a third message, so the segment is held until that one is
+    // complete and judged; never finished, it is dropped when the stream times out.
+    let (mut engine, _rules) = shipped_engine();
     let msg = std::fs::read(root().join("tests/fixtures/rfc4475/dblreq.sip")).unwrap();
     let frame = FrameSpec::client_to_server(Ip::v4("198.51.100.7", "192.0.2.200"), L4::tcp_data(40000, 5060, 1, 1, &msg)).build();
-    let Outcome::Judged(j) = engine.handle(1_700_000_000_000_000_000, &frame, 1) else { panic!("held") };
-    assert_eq!(j.verdict.action, Action::Drop);
-    let Cause::Rule(i) = j.verdict.cause else { panic!("{:?}", j.verdict.cause) };
-    assert_eq!(rules.rules[i as usize].id, "malformed-other");
-    assert!(j.sip.unwrap().reasons.contains(secsip::sip::Reason::ContentLengthMismatch));
+    let t0 = 1_700_000_000_000_000_000u64;
+    assert!(matches!(engine.handle(t0, &frame, 1), Outcome::Held), "forwarded with an unfinished message in it");
+    assert_eq!(engine.stats().tcp.messages, 2, "REGISTER and INVITE framed");
+    assert_eq!(engine.stats().sip_messages, 2, "and each judged");
+    engine.tick(t0 + 10_000_000_000);
+    let mut out = Vec::new();
+    engine.drain_dropped(&mut out);
+    assert_eq!(out, vec![(1, Verdict::drop(Cause::Stream(StreamError::Timeout)))]);
 }
 
 #[test]

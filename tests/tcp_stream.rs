@@ -139,6 +139,21 @@ fn send(tx: &RawPort, sport: u16, payload: &[u8], segments: &[(usize, usize)], f
     }
 }
 
+/// Sequence numbers of the RSTs the client saw on its connection from port `sport`.
+fn resets_to_client(sniff: &Sniffer, sport: u16) -> Vec<u32> {
+    sniff
+        .all()
+        .iter()
+        .filter_map(|f| match etherparse::SlicedPacket::from_ethernet(f) {
+            Ok(p) => match p.transport {
+                Some(etherparse::TransportSlice::Tcp(t)) if t.rst() && t.destination_port() == sport => Some(t.sequence_number()),
+                _ => None,
+            },
+            Err(_) => None,
+        })
+        .collect()
+}
+
 /// RSTs the server saw on the connection from client port `sport`.
 fn resets_seen(sniff: &Sniffer, sport: u16) -> usize {
     sniff
@@ -163,6 +178,7 @@ fn crafted_tcp_evasions_are_stopped_and_reset_and_their_honest_twins_cross() {
     std::fs::write(rules.join("10-scanner.toml"), rule).unwrap();
     let d = Daemon::start(&tb, "tcp-evasion", &config_text(&rules, ""), &[]);
     let sniff = Sniffer::start(&tb, Side::Server, "eth0");
+    let back = Sniffer::start(&tb, Side::Client, "eth0");
     let tx = RawPort::open(&tb, Side::Client, "eth0");
     let mut sport = 42_000;
     let (honest_ua, bad_ua) = ("Linphone/5.2", "friendly-scanner");
@@ -207,6 +223,9 @@ fn crafted_tcp_evasions_are_stopped_and_reset_and_their_honest_twins_cross() {
         std::thread::sleep(Duration::from_millis(300));
         assert!(sniff.with(format!("tcp-bad-{k}").as_bytes()).is_empty(), "scanner {}: crossed", bad.name);
         assert!(resets_seen(&sniff, sport) >= 1, "scanner {}: no RST reached the server", bad.name);
+        // Both ways, even when the refused segment was the only frame held: the client's RST
+        // carries the sequence number the client acknowledged (1), so it is accepted.
+        assert_eq!(resets_to_client(&back, sport), vec![1], "scanner {}: the client got no valid RST", bad.name);
     }
     // A conflicting overlap (the second segment repeats bytes 20..40 differently) breaks the
     // stream; a faithful overlap does not.

@@ -26,6 +26,13 @@ pub enum Out {
     Drop,
     /// The buffer now holds a response frame: send it out of the NIC it came in on.
     Inject,
+    /// The buffer holds two frames back to back: `[0, at)` goes out of the NIC it came in
+    /// on, `[at, len)` out of the other, copied by the worker into a free frame (both RSTs of
+    /// a refused connection when it held only one frame to carry them).
+    Split {
+        /// Where the second frame starts.
+        at: u16,
+    },
 }
 
 /// A frame and its fate, from engine to worker.
@@ -503,6 +510,10 @@ impl Judge {
     /// it is the protected side. A frame is sent out of the NIC toward its target whichever NIC
     /// it came in on (`nic` is the refused segment's).
     fn send_resets(&mut self, rsts: [Option<(Vec<u8>, bool)>; 2], nic: u8, spare: Vec<(Buf, u16)>, out: &mut impl FnMut(u16, Done)) {
+        if let ([Some(a), Some(b)], [_]) = (&rsts, spare.as_slice()) {
+            let (buf, w) = spare.into_iter().next().expect("one spare frame");
+            return self.send_both_resets(a, b, nic, buf, w, out);
+        }
         let mut spare = spare.into_iter();
         for (bytes, back) in rsts.into_iter().flatten() {
             let Some((mut b, w)) = spare.next() else { break };
@@ -520,6 +531,24 @@ impl Judge {
         for (b, w) in spare {
             out(w, Done { buf: b, out: Out::Drop });
         }
+    }
+
+    /// Both RSTs in the one frame the connection left: the one toward the frame's ingress NIC
+    /// first, the worker splits them ([`Out::Split`]).
+    fn send_both_resets(&mut self, a: &(Vec<u8>, bool), b: &(Vec<u8>, bool), nic: u8, mut buf: Buf, w: u16, out: &mut impl FnMut(u16, Done)) {
+        let toward_ingress = |back: bool, buf: &Buf| back == (buf.get_user().nic == nic);
+        let (first, second) = if toward_ingress(a.1, &buf) { (a, b) } else { (b, a) };
+        let (n1, n2) = (first.0.len(), second.0.len());
+        if n1 + n2 > buf.get_capacity() as usize {
+            out(w, Done { buf, out: Out::Drop });
+            return;
+        }
+        let data = buf.get_data_mut();
+        data[..n1].copy_from_slice(&first.0);
+        data[n1..n1 + n2].copy_from_slice(&second.0);
+        buf.set_len((n1 + n2) as u16);
+        self.counters.tcp_rsts += 2;
+        out(w, Done { buf, out: Out::Split { at: n1 as u16 } });
     }
 
     /// Advances timers (state expiry, fragment timeouts) and returns abandoned frames.

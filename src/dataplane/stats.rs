@@ -43,6 +43,9 @@ pub struct WorkerCounters {
     pub uninspected_forwarded: AtomicU64,
     /// Frames dropped because a TX ring stayed full until the backlog overflowed.
     pub tx_backlog_dropped: AtomicU64,
+    /// Second frames of an [`Out::Split`](super::judge::Out::Split) (an RST) not sent: no
+    /// free frame to carry them.
+    pub split_unsent: AtomicU64,
     /// Times the worker went to sleep in poll(2).
     pub sleeps: AtomicU64,
 }
@@ -80,6 +83,7 @@ impl WorkerCounters {
             "shed": shed,
             "uninspected_forwarded": g(&self.uninspected_forwarded),
             "tx_backlog_dropped": g(&self.tx_backlog_dropped),
+            "split_unsent": g(&self.split_unsent),
             "sleeps": g(&self.sleeps),
         })
     }

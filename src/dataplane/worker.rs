@@ -301,7 +301,26 @@ impl Loop<'_> {
                 WorkerCounters::bump(&c.dropped);
                 self.qp.free.push(d.buf)
             }
+            Out::Split { at } => self.split(nic, d.buf, at as usize),
         }
+    }
+
+    /// Sends `[0, at)` of `buf` back out of `nic` and the rest out of the other NIC, in a
+    /// frame from the free pool; with none free the second is lost, counted.
+    fn split(&mut self, nic: usize, mut buf: Buf, at: usize) {
+        let len = buf.get_len() as usize;
+        match self.qp.free.pop() {
+            Some(mut second) if at < len && len - at <= second.get_capacity() as usize => {
+                second.get_data_mut()[..len - at].copy_from_slice(&buf.get_data()[at..len]);
+                second.set_len((len - at) as u16);
+                self.queue_tx(nic ^ 1, second);
+            }
+            Some(second) => self.qp.free.push(second),
+            None => WorkerCounters::bump(&self.shared.counters.split_unsent),
+        }
+        buf.set_len(at.min(len) as u16);
+        WorkerCounters::bump(&self.shared.counters.injected);
+        self.queue_tx(nic, buf);
     }
 
     fn queue_tx(&mut self, nic: usize, buf: Buf) {

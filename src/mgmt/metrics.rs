@@ -124,6 +124,7 @@ fn queues(e: &mut Exposition, r: &Value, names: &[String; 2]) {
                 "injected" => ("secsip_worker_injected_frames_total".into(), "Reject answers put on the wire."),
                 "uninspected_forwarded" => ("secsip_worker_uninspected_forwarded_frames_total".into(), "SIP frames forwarded without a verdict because their engine thread is gone (fail_open)."),
                 "tx_backlog_dropped" => ("secsip_worker_tx_backlog_dropped_frames_total".into(), "Frames dropped because a TX ring stayed full until the backlog overflowed."),
+                "split_unsent" => ("secsip_worker_split_unsent_frames_total".into(), "RSTs toward a refused TCP connection's sender not sent: no free frame to carry them."),
                 "sleeps" => ("secsip_worker_sleeps_total".into(), "Times a worker went to sleep in poll(2)."),
                 _ => (format!("secsip_worker_{}_total", sanitize(k)), "A worker counter."),
             };
