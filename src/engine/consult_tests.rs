@@ -189,3 +189,25 @@ fn a_refused_consult_resets_and_an_unanswered_one_times_out() {
     assert_eq!(e.stats().consults.abandoned, 1);
     assert!(matches!(step(e.resume(SEC * 9, ticket, Verdict::forward(Cause::Valid))), Step::Held));
 }
+
+#[test]
+fn a_restarted_connection_voids_the_answer_about_its_old_stream() {
+    let p = call_owned_by(1);
+    let mut e = engine(0, 2);
+    let mut c = Conn::new("10.77.0.1:40000", "10.77.0.2:5060");
+    let Step::Consult(_, ticket, ..) = step(e.handle(SEC, &c.seg(0, &tcp(&fixtures::options(&p, 1))), 10)) else { panic!() };
+    // The same ports open a new connection.
+    let syn = fixtures::tcp_frame(c.ends[0], c.ends[1], 50_000, 0, fixtures::tcp_flags::SYN, b"");
+    assert!(matches!(step(e.handle(SEC, &syn, 11)), Step::Judged(..)));
+    // Its first message is framed at once (it need not wait for an answer about the old one).
+    let m = tcp(&fixtures::options(&call_owned_by(0), 2));
+    let f = fixtures::tcp_frame(c.ends[0], c.ends[1], 50_001, 0, ACK, &m);
+    match step(e.handle(SEC, &f, 12)) {
+        Step::Judged(v, frames, None) => assert_eq!((v, frames), (Verdict::forward(Cause::Valid), vec![12])),
+        s => panic!("{s:?}"),
+    }
+    // The answer about the old stream comes late: it must not move the new stream on.
+    assert!(matches!(step(e.resume(SEC, ticket, Verdict::forward(Cause::Valid))), Step::Held));
+    assert_eq!(e.stats().consults.unmatched, 1);
+    assert_eq!(e.stats().sip_messages, 1);
+}

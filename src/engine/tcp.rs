@@ -160,6 +160,11 @@ impl TcpSide {
         let src = SocketAddr::new(d.src, d.src_port);
         let dst = SocketAddr::new(d.dst, d.dst_port);
         let (key, dir) = FlowKey::of(src, dst);
+        if seg.syn {
+            // A new connection on the same ports voids the message out for judging: its
+            // answer must not move the new stream's judged point.
+            self.paused.remove(&(key, dir as u8));
+        }
         let pushed = self.streams.push(now, key, dir, &seg, id);
         core.stats.tcp.copy_from(self.streams.stats());
         let verdict = match pushed {
@@ -275,9 +280,9 @@ impl TcpSide {
             };
             let (at, n) = (self.arena.len(), m.len());
             self.arena.extend_from_slice(m);
-            let owner = match crate::dataplane::shard::find_call_id(m) {
-                Some(cid) if shard.engines > 1 => shard_of(shard.keyer.call_id(cid), shard.engines),
-                _ => shard.index,
+            let owner = match (shard.engines > 1).then(|| crate::dataplane::shard::find_call_id(m)).flatten() {
+                Some(cid) => shard_of(shard.keyer.call_id(cid), shard.engines),
+                None => shard.index,
             };
             if owner != shard.index {
                 return Framed::Remote { owner, at, n };
