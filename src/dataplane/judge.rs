@@ -953,4 +953,55 @@ status = 403
         j.refresh_rules();
         assert_eq!(j.snapshot().rule_hits.get(&id), None);
     }
+
+    /// Judges 0 and 1 of two, wired by consult channels; engine 0's pool holds `pool` buffers.
+    fn pair(pool: usize) -> (Judge, Judge, Vec<crossbeam_channel::Receiver<Cross>>) {
+        let (tx, rx) = Peers::channels(2, 4);
+        let (mut a, mut b) = (judge("", 16), judge("", 16));
+        (a.index, b.index) = (0, 1);
+        (a.with_peers(Peers::new(0, tx.clone(), pool), 2), b.with_peers(Peers::new(1, tx, 4), 2), rx)
+    }
+
+    /// A TCP OPTIONS whose Call-ID engine 1 of two owns (the test judges' keyer).
+    fn tcp_options_owned_by_1() -> Vec<u8> {
+        let k = crate::hash::Keyer::with_keys(1, 2);
+        let cid = (0..).map(|i| format!("c{i}")).find(|c| crate::hash::shard_of(k.call_id(c.as_bytes()), 2) == 1).unwrap();
+        let m = String::from_utf8(OPTIONS.to_vec()).unwrap().replace("Call-ID: c1", &format!("Call-ID: {cid}")).replace("SIP/2.0/UDP", "SIP/2.0/TCP");
+        let (c, s) = ("10.0.0.1:40000".parse().unwrap(), "10.0.0.2:5060".parse().unwrap());
+        crate::fixtures::tcp_frame(c, s, 100, 1, crate::fixtures::tcp_flags::ACK, m.as_bytes())
+    }
+
+    #[test]
+    fn a_consulted_segment_waits_for_the_owner_and_goes_on_with_its_verdict() {
+        let (_area, mut bufs) = frames(4);
+        let (mut a, mut b, rx) = pair(4);
+        let mut got = Vec::new();
+        a.judge(1, load(bufs.pop().unwrap(), &tcp_options_owned_by_1()), 5, &mut |w, d| got.push((w, d.out)));
+        assert!(got.is_empty(), "held while the owner judges");
+        assert_eq!(a.held(), 1);
+        let ask = rx[1].try_recv().expect("engine 1 was asked");
+        b.cross(2, ask, &mut |_, _| panic!("the owner holds no frame of it"));
+        let answer = rx[0].try_recv().expect("engine 1 answered");
+        a.cross(3, answer, &mut |w, d| got.push((w, d.out)));
+        assert_eq!(got, vec![(5, Out::Forward)]);
+        assert_eq!((a.snapshot().judge.consults_sent, a.snapshot().stats.consults.answered), (1, 1));
+        assert_eq!((b.snapshot().stats.consults.judged, b.snapshot().judge.verdicts[1][0]), (1, 1));
+        assert_eq!(a.held(), 0);
+    }
+
+    #[test]
+    fn a_consult_without_a_free_buffer_drops_and_resets_never_forwards() {
+        let (_area, mut bufs) = frames(4);
+        let (mut a, _b, rx) = pair(0);
+        let mut got = Vec::new();
+        a.judge(1, load(bufs.pop().unwrap(), &tcp_options_owned_by_1()), 5, &mut |w, d| got.push((w, d.out)));
+        assert!(rx[1].try_recv().is_err(), "nothing sent");
+        // The segment's own buffer carries the RST toward the server; nothing is forwarded as is.
+        assert_eq!(got.len(), 1);
+        assert_eq!(a.snapshot().judge.tcp_rsts, 1);
+        let s = a.snapshot();
+        assert_eq!((s.stats.consults.refused, s.stats.tcp.errors[crate::stream::StreamError::ConsultRefused.index()]), (1, 1));
+        assert_eq!(s.judge.verdicts[cause_index(&Cause::Stream(crate::stream::StreamError::ConsultRefused))][1], 1);
+        assert_eq!(a.held(), 0);
+    }
 }
