@@ -52,6 +52,9 @@ pub struct Peers {
     pool: Vec<Vec<u8>>,
 }
 
+/// Most slots of an engine's inbox (a channel allocates them up front: ~200 bytes each).
+pub const MAX_INBOX: usize = 16384;
+
 /// Bytes each pool buffer starts with; a larger message grows it once, and it stays grown.
 const BUF_START: usize = 2048;
 
@@ -62,15 +65,11 @@ impl Peers {
     }
 
     /// An inbox for each of `engines` engines, each deep enough for every ask and answer
-    /// that can be out at once (`consults` per engine), so a send only fails when the
-    /// bound is broken.
+    /// that can be out at once (`consults` per engine), so a send does not fail — up to
+    /// [`MAX_INBOX`] slots, past which a full inbox is a refused consult (or a lost answer).
     pub fn channels(engines: usize, consults: usize) -> (Vec<Sender<Cross>>, Vec<crossbeam_channel::Receiver<Cross>>) {
-        (0..engines).map(|_| crossbeam_channel::bounded(engines * consults)).unzip()
-    }
-
-    /// Buffers free now.
-    pub fn free(&self) -> usize {
-        self.pool.len()
+        let depth = engines.saturating_mul(consults).clamp(1, MAX_INBOX);
+        (0..engines).map(|_| crossbeam_channel::bounded(depth)).unzip()
     }
 
     /// Sends `msg` to engine `to` for judging; false (nothing sent, the buffer kept) when no
