@@ -6,7 +6,10 @@
 //! AF_XDP data path drive exactly the same code.
 //!
 //! Call order, per frame: [`Engine::handle`], then [`Engine::drain_dropped`] to collect frames
-//! that fragment reassembly abandoned meanwhile (timeouts, evictions). `now` must not go back;
+//! that fragment reassembly abandoned meanwhile (timeouts, evictions). With several engines
+//! ([`Engine::set_shard`]), an [`Outcome::Consult`] is carried to the engine it names, judged
+//! there by [`Engine::judge_consulted`], and its verdict handed back to [`Engine::resume`]
+//! (or [`Engine::refuse`] when it could not be carried). `now` must not go back;
 //! if it does, expiry simply waits for it to catch up.
 
 pub mod reject;

@@ -1,7 +1,9 @@
 //! SIP over TCP in the engine: segments go through [`Streams`]; each message it frames is
 //! judged by the same [`Core::judge_sip`] as a UDP datagram; frames are released once every
 //! byte they carry is judged and passed, and a refused message (or a broken stream) resets
-//! the connection, dropping every frame it holds.
+//! the connection, dropping every frame it holds. With several engines, a message whose
+//! Call-ID another engine owns is judged there ([`Consult`]): its direction pauses until the
+//! verdict comes back through [`TcpSide::resume`].
 
 use super::{Core, SipSummary};
 use crate::stream::{FlowKey, Push, ResetPoint, Segment, StreamError, Streams};
