@@ -481,7 +481,8 @@ pub fn run(
         r.first_ts.get_or_insert(ts);
         r.last_ts = r.last_ts.max(ts);
         match engine.handle(ts, &buf, id) {
-            Outcome::Held => {
+            // One engine, never sharded: nothing to consult.
+            Outcome::Held | Outcome::Consult(_) => {
                 if keep_held {
                     r.held.insert(id, (ts, buf.clone()));
                 }

@@ -97,7 +97,7 @@ fn judge(engine: &mut Engine, now: &mut u64, id: &mut u64, src: &str) -> (Action
                 _ => None,
             },
         ),
-        Outcome::Held => panic!("held"),
+        _ => panic!("held"),
     }
 }
 

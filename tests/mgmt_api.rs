@@ -236,7 +236,7 @@ fn judge(set: Arc<RuleSet>, src: SocketAddr) -> (Action, Option<String>) {
                 _ => None,
             },
         ),
-        Outcome::Held => panic!("held"),
+        _ => panic!("held"),
     }
 }
 

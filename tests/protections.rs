@@ -81,7 +81,7 @@ impl Wire {
                 },
                 banned: j.verdict.cause == Cause::Banned,
             },
-            Outcome::Held => panic!("held"),
+            _ => panic!("held"),
         }
     }
 

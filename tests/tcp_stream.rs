@@ -85,6 +85,13 @@ fn thousand_calls(transport: &str, engines: &str) {
         let busy = engines_stats.iter().filter(|e| n(&e["tcp"]["messages"]) > 0).count();
         let want = if transport == "tn" { 2 } else { 1 };
         assert!(busy >= want, "connections spread over {busy} engine(s)");
+        // A message whose Call-ID the other engine owns is judged there (its dialog lives
+        // there): about half of them, each answered, none refused.
+        let sum = |k: &str| -> u64 { engines_stats.iter().map(|e| n(&e["consults"][k])).sum() };
+        let (asked, answered, judged, refused) = (sum("asked"), sum("answered"), sum("judged"), sum("refused"));
+        eprintln!("{transport}, 2 engines: {framed} messages framed, consults asked {asked}, answered {answered}, judged {judged}, refused {refused}");
+        assert!(asked >= 1000, "messages judged by the engine owning their Call-ID: {asked}");
+        assert_eq!((answered, judged, refused), (asked, asked, 0), "every consult answered");
     }
     let (st, log) = d.stop();
     assert!(st.success(), "secsip exit {st}:\n{log}");

@@ -2,10 +2,11 @@
 //! channel, fed by every worker; verdicts go back on the owning worker's return channel, and a
 //! worker that sleeps is woken through its eventfd.
 
+use super::consult::Cross;
 use super::judge::{Done, EngineSnapshot, Judge};
 use super::stats::Freshness;
 use super::worker::{mono_ns, Job, WorkerShared};
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, Sender};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,6 +15,8 @@ use std::time::Duration;
 pub struct EngineLoop {
     /// Frames from the workers.
     pub input: Receiver<Job>,
+    /// Consults and answers from the other engines (`never()` with one engine).
+    pub inbox: Receiver<Cross>,
     /// Return channel of each worker, by worker index.
     pub returns: Vec<Sender<Done>>,
     /// Each worker's shared state, to wake it.
@@ -39,10 +42,13 @@ pub fn run(mut judge: Judge, l: EngineLoop, stop: &AtomicBool) {
     let mut released = false;
     let mut published = 0;
     loop {
-        let first = match l.input.recv_timeout(l.idle) {
-            Ok(job) => Some(job),
-            Err(RecvTimeoutError::Timeout) => None,
-            Err(RecvTimeoutError::Disconnected) => break,
+        let (first, cross) = crossbeam_channel::select! {
+            recv(l.input) -> m => match m {
+                Ok(job) => (Some(job), None),
+                Err(_) => break,
+            },
+            recv(l.inbox) -> m => (None, m.ok()),
+            default(l.idle) => (None, None),
         };
         let now = mono_ns();
         {
@@ -53,6 +59,16 @@ pub fn run(mut judge: Judge, l: EngineLoop, stop: &AtomicBool) {
                     touched[w] = true;
                 }
             };
+            if let Some(c) = cross {
+                judge.cross(now, c, &mut out);
+            }
+            // Other engines wait on these: take them before frames (they are bounded anyway).
+            for _ in 0..l.batch {
+                match l.inbox.try_recv() {
+                    Ok(c) => judge.cross(now, c, &mut out),
+                    Err(_) => break,
+                }
+            }
             if let Some(job) = first {
                 judge.refresh_rules();
                 judge.judge(now, job.buf, job.worker, &mut out);

@@ -5,6 +5,7 @@
 //! The same `Judge` runs on an engine thread (sharded mode) or inside a worker
 //! (run-to-completion); it never touches a socket, it hands each frame back with what to do.
 
+use super::consult::{Cross, Peers};
 use super::xsk::Buf;
 use crate::stream::ResetPoint;
 use crate::engine::{Engine, Outcome};
@@ -94,6 +95,11 @@ pub struct JudgeCounters {
     pub events_suppressed: u64,
     /// Events lost because the writer's queue was full.
     pub events_lost: u64,
+    /// TCP messages sent to the engine owning their Call-ID for judging.
+    pub consults_sent: u64,
+    /// Answers to another engine's consult that its inbox refused (cannot happen within
+    /// the bounds; its connection then times out).
+    pub consult_answers_lost: u64,
 }
 
 /// A point-in-time copy of an engine's counters, for `secsip stats`.
@@ -287,6 +293,27 @@ impl EventSink {
 }
 
 impl EventSink {
+    /// A drop event for a TCP message no engine could be asked about (its connection reset).
+    fn consult_refused(&mut self, src: std::net::SocketAddr, dst: std::net::SocketAddr, nic: u8) {
+        let ev = crate::eve::Event {
+            timestamp_ns: wall_ns(),
+            event_type: crate::eve::EventType::Drop,
+            src,
+            dst,
+            proto: "TCP",
+            in_iface: self.ifaces[nic as usize & 1].clone(),
+            flow_id: 0,
+            alert: None,
+            sip: None,
+            reason: Some(Cause::Stream(crate::stream::StreamError::ConsultRefused).name()),
+        };
+        if self.sender.try_send(ev) {
+            self.sent += 1;
+        } else {
+            self.lost += 1;
+        }
+    }
+
     /// A drop event for a frame the engine's decoder refused (beyond its limits, ESP, ...),
     /// when the widest decoder still finds its addresses; without them it is only counted.
     fn undecodable(&mut self, frame: &[u8], nic: u8, v: Verdict) {
@@ -341,6 +368,8 @@ pub struct Judge {
     carried_hits: std::collections::HashMap<String, u64>,
     events: Option<EventSink>,
     parser: crate::sip::Parser,
+    /// The other engines, when there are several.
+    peers: Option<Peers>,
 }
 
 impl Judge {
@@ -361,6 +390,7 @@ impl Judge {
             ids: Vec::with_capacity(64),
             parser,
             events: None,
+            peers: None,
             counters: JudgeCounters::default(),
             top_drops: TopDrops::default(),
             carried_hits: std::collections::HashMap::new(),
@@ -370,6 +400,14 @@ impl Judge {
     /// Sends security events (drops, rejects, rules with `log = true`) to `sink`.
     pub fn with_events(mut self, sink: EventSink) -> Judge {
         self.events = Some(sink);
+        self
+    }
+
+    /// Makes this judge one of several engines sharded by Call-ID: TCP messages whose Call-ID
+    /// another engine owns are judged there (see [`super::consult`]).
+    pub fn with_peers(mut self, peers: Peers, engines: usize) -> Judge {
+        self.engine.set_shard(self.index, engines);
+        self.peers = Some(peers);
         self
     }
 
@@ -395,21 +433,22 @@ impl Judge {
         let id = self.next_id;
         self.next_id += 1;
         let len = buf.get_len() as usize;
+        let nic = buf.get_user().nic;
         let outcome = self.engine.handle(now, &buf.get_data()[..len], id);
         match outcome {
             Outcome::Held => self.hold(id, buf, worker, out),
+            Outcome::Consult(c) => {
+                let sent = self.peers.as_mut().is_some_and(|p| p.ask(c.engine, c.ticket, c.src, c.dst, nic, c.msg));
+                let ticket = c.ticket;
+                self.hold(id, buf, worker, out);
+                self.after_ask(now, sent, ticket, nic, out);
+            }
             Outcome::Judged(j) => {
                 let v = j.verdict;
-                self.counters.verdicts[cause_index(&v.cause)][action_index(v.action)] += 1;
-                if v.action != Action::Forward {
-                    // Frames that never decoded to a message have no source to name.
-                    if let Some(sip) = &j.sip {
-                        self.top_drops.add(sip.src.ip());
-                    }
-                }
+                count(&mut self.counters, &mut self.top_drops, &j);
                 if let Some(ev) = self.events.as_mut() {
                     let frame = &buf.get_data()[..len];
-                    ev.judged(now, &self.rules.load(), &mut self.parser, frame, buf.get_user().nic, &j);
+                    ev.judged(now, &self.rules.load(), &mut self.parser, frame, nic, &j);
                 }
                 let mut reply = None;
                 if v.action == Action::Reject {
@@ -425,55 +464,143 @@ impl Judge {
                 self.ids.clear();
                 self.ids.extend_from_slice(j.frames);
                 let (keep, reset) = (j.keep, j.reset);
-                let nic = buf.get_user().nic;
                 let mut rsts = [None, None];
                 if let Some(r) = reset {
                     rsts = self.build_resets(&buf.get_data()[..len], r);
                 }
-                let mut this = Some(buf);
-                let mut spare = Vec::new();
-                for &fid in &self.ids {
-                    let (b, w) = if fid == id {
-                        let Some(b) = this.take() else { continue };
-                        (b, worker)
-                    } else if let Some(h) = self.held.remove(&fid) {
-                        (h.buf, h.worker)
-                    } else {
-                        continue; // evicted earlier and already dropped
-                    };
-                    if fid == id {
-                        if let Some(n) = reply.take() {
-                            // The request is dropped anyway: its buffer carries the answer.
-                            let mut b = b;
-                            b.get_data_mut()[..n].copy_from_slice(&self.scratch[..n]);
-                            b.set_len(n as u16);
-                            self.counters.injected += 1;
-                            out(w, Done { buf: b, out: Out::Inject });
-                            continue;
-                        }
-                    }
-                    if rsts.iter().any(Option::is_some) && spare.len() < 2 {
-                        spare.push((b, w));
-                    } else {
-                        out(w, Done { buf: b, out: fate(v.action) });
-                    }
-                }
-                self.send_resets(rsts, nic, spare, out);
-                if let Some(b) = this.take() {
-                    if keep {
-                        self.hold(id, b, worker, out);
-                    } else {
-                        // A verdict that does not list the frame just handled must still not leak it.
-                        out(worker, Done { buf: b, out: Out::Drop });
-                    }
-                }
-                self.drain(out);
+                self.settle(v, Some((id, buf, worker, reply, keep)), rsts, nic, out);
             }
         }
+    }
+
+    /// Hands out the frames in `self.ids` with verdict `v`: the frame just handled (`this`,
+    /// with its reject answer and whether it stays held) from the caller, the others from the
+    /// held set; the first two spare ones carry `rsts`.
+    fn settle(&mut self, v: Verdict, this: Option<(FrameId, Buf, u16, Option<usize>, bool)>, rsts: [Option<(Vec<u8>, bool)>; 2], nic: u8, out: &mut impl FnMut(u16, Done)) {
+        let (id, mut this, worker, mut reply, keep) = match this {
+            Some((id, b, w, r, k)) => (Some(id), Some(b), w, r, k),
+            None => (None, None, 0, None, false),
+        };
+        let mut spare = Vec::new();
+        for i in 0..self.ids.len() {
+            let fid = self.ids[i];
+            let (b, w) = if Some(fid) == id {
+                let Some(b) = this.take() else { continue };
+                (b, worker)
+            } else if let Some(h) = self.held.remove(&fid) {
+                (h.buf, h.worker)
+            } else {
+                continue; // evicted earlier and already dropped
+            };
+            if Some(fid) == id {
+                if let Some(n) = reply.take() {
+                    // The request is dropped anyway: its buffer carries the answer.
+                    let mut b = b;
+                    b.get_data_mut()[..n].copy_from_slice(&self.scratch[..n]);
+                    b.set_len(n as u16);
+                    self.counters.injected += 1;
+                    out(w, Done { buf: b, out: Out::Inject });
+                    continue;
+                }
+            }
+            if rsts.iter().any(Option::is_some) && spare.len() < 2 {
+                spare.push((b, w));
+            } else {
+                out(w, Done { buf: b, out: fate(v.action) });
+            }
+        }
+        self.send_resets(rsts, nic, spare, out);
+        if let (Some(b), Some(id)) = (this.take(), id) {
+            if keep {
+                self.hold(id, b, worker, out);
+            } else {
+                // A verdict that does not list the frame just handled must still not leak it.
+                out(worker, Done { buf: b, out: Out::Drop });
+            }
+        }
+        self.drain(out);
         if self.held_order.len() > self.held.len() * 2 + 64 {
             let held = &self.held;
             self.held_order.retain(|id| held.contains_key(id));
         }
+    }
+
+    /// After a consult was asked (`sent`) or could not be (no buffer, the owner's inbox
+    /// full): a refusal drops the message and resets its connection, counted and logged.
+    fn after_ask(&mut self, now: u64, sent: bool, ticket: crate::engine::ConsultTicket, nic: u8, out: &mut impl FnMut(u16, Done)) {
+        if sent {
+            self.counters.consults_sent += 1;
+            return;
+        }
+        if let Some(ev) = self.events.as_mut() {
+            let (src, dst) = ticket.ends();
+            ev.consult_refused(src, dst, nic);
+        }
+        self.resume(now, Resume::Refuse(ticket), nic, out);
+    }
+
+    /// Takes in a message from another engine: an ask is judged here and answered, an
+    /// answer resumes the connection that waits for it.
+    pub fn cross(&mut self, now: u64, msg: Cross, out: &mut impl FnMut(u16, Done)) {
+        match msg {
+            Cross::Ask(ask) => {
+                let j = self.engine.judge_consulted(now, ask.src, ask.dst, &ask.msg);
+                let v = j.verdict;
+                count(&mut self.counters, &mut self.top_drops, &j);
+                if let Some(ev) = self.events.as_mut() {
+                    ev.judged(now, &self.rules.load(), &mut self.parser, &[], ask.nic, &j);
+                }
+                if !self.peers.as_mut().is_some_and(|p| p.answer(ask, v)) {
+                    self.counters.consult_answers_lost += 1;
+                }
+            }
+            Cross::Answer { ticket, verdict, nic, msg } => {
+                if let Some(p) = self.peers.as_mut() {
+                    p.give_back(msg);
+                }
+                self.resume(now, Resume::Answer(ticket, verdict), nic, out);
+            }
+        }
+    }
+
+    /// Carries out what resuming a connection gave: more frames released or reset, or the
+    /// next message consulted on. `nic` is the ingress of the connection's last segment when
+    /// the message's ingress NIC (a reset takes it from the held frames).
+    fn resume(&mut self, now: u64, how: Resume, nic: u8, out: &mut impl FnMut(u16, Done)) {
+        let outcome = match how {
+            Resume::Answer(t, v) => self.engine.resume(now, t, v),
+            Resume::Refuse(t) => self.engine.refuse(now, t),
+        };
+        let (sent, ticket, nic) = match outcome {
+            Outcome::Held => return self.drain(out),
+            Outcome::Consult(c) => {
+                (self.peers.as_mut().is_some_and(|p| p.ask(c.engine, c.ticket, c.src, c.dst, nic, c.msg)), c.ticket, nic)
+            }
+            Outcome::Judged(j) => {
+                let v = j.verdict;
+                // The owner counted (and logged) its verdict on the consulted message; what
+                // is new here is a message judged locally after it, or a refusal.
+                if j.sip.is_some() || v.cause == Cause::Stream(crate::stream::StreamError::ConsultRefused) {
+                    count(&mut self.counters, &mut self.top_drops, &j);
+                }
+                if let (Some(ev), true) = (self.events.as_mut(), j.sip.is_some()) {
+                    ev.judged(now, &self.rules.load(), &mut self.parser, &[], nic, &j);
+                }
+                self.ids.clear();
+                self.ids.extend_from_slice(j.frames);
+                let reset = j.reset;
+                // The frames of the consulted direction come first: RSTs are built from one.
+                let first = self.ids.first().and_then(|f| self.held.get(f));
+                let nic = first.map_or(nic, |h| h.buf.get_user().nic);
+                let mut rsts = [None, None];
+                if let (Some(r), Some(h)) = (reset, first) {
+                    let frame = h.buf.get_data()[..h.buf.get_len() as usize].to_vec();
+                    rsts = self.build_resets(&frame, r);
+                }
+                return self.settle(v, None, rsts, nic, out);
+            }
+        };
+        self.after_ask(now, sent, ticket, nic, out);
     }
 
     /// Keeps frame `id` until the engine's verdict on it, within `max_held` (oldest dropped).
@@ -610,6 +737,26 @@ impl Judge {
             top_drops: self.top_drops.list(),
         }
     }
+}
+
+/// Counts a judgement's verdict (and its source, when dropped).
+fn count(counters: &mut JudgeCounters, top_drops: &mut TopDrops, j: &crate::engine::Judgement<'_>) {
+    let v = j.verdict;
+    counters.verdicts[cause_index(&v.cause)][action_index(v.action)] += 1;
+    if v.action != Action::Forward {
+        // Frames that never decoded to a message have no source to name.
+        if let Some(sip) = &j.sip {
+            top_drops.add(sip.src.ip());
+        }
+    }
+}
+
+/// How a waiting TCP connection goes on.
+enum Resume {
+    /// The owner's verdict came.
+    Answer(crate::engine::ConsultTicket, Verdict),
+    /// The consult could not be made.
+    Refuse(crate::engine::ConsultTicket),
 }
 
 fn fate(a: Action) -> Out {
@@ -834,5 +981,56 @@ status = 403
         j.rules.store(compile(REJECT_OPTIONS));
         j.refresh_rules();
         assert_eq!(j.snapshot().rule_hits.get(&id), None);
+    }
+
+    /// Judges 0 and 1 of two, wired by consult channels; engine 0's pool holds `pool` buffers.
+    fn pair(pool: usize) -> (Judge, Judge, Vec<crossbeam_channel::Receiver<Cross>>) {
+        let (tx, rx) = Peers::channels(2, 4);
+        let (mut a, mut b) = (judge("", 16), judge("", 16));
+        (a.index, b.index) = (0, 1);
+        (a.with_peers(Peers::new(0, tx.clone(), pool), 2), b.with_peers(Peers::new(1, tx, 4), 2), rx)
+    }
+
+    /// A TCP OPTIONS whose Call-ID engine 1 of two owns (the test judges' keyer).
+    fn tcp_options_owned_by_1() -> Vec<u8> {
+        let k = crate::hash::Keyer::with_keys(1, 2);
+        let cid = (0..).map(|i| format!("c{i}")).find(|c| crate::hash::shard_of(k.call_id(c.as_bytes()), 2) == 1).unwrap();
+        let m = String::from_utf8(OPTIONS.to_vec()).unwrap().replace("Call-ID: c1", &format!("Call-ID: {cid}")).replace("SIP/2.0/UDP", "SIP/2.0/TCP");
+        let (c, s) = ("10.0.0.1:40000".parse().unwrap(), "10.0.0.2:5060".parse().unwrap());
+        crate::fixtures::tcp_frame(c, s, 100, 1, crate::fixtures::tcp_flags::ACK, m.as_bytes())
+    }
+
+    #[test]
+    fn a_consulted_segment_waits_for_the_owner_and_goes_on_with_its_verdict() {
+        let (_area, mut bufs) = frames(4);
+        let (mut a, mut b, rx) = pair(4);
+        let mut got = Vec::new();
+        a.judge(1, load(bufs.pop().unwrap(), &tcp_options_owned_by_1()), 5, &mut |w, d| got.push((w, d.out)));
+        assert!(got.is_empty(), "held while the owner judges");
+        assert_eq!(a.held(), 1);
+        let ask = rx[1].try_recv().expect("engine 1 was asked");
+        b.cross(2, ask, &mut |_, _| panic!("the owner holds no frame of it"));
+        let answer = rx[0].try_recv().expect("engine 1 answered");
+        a.cross(3, answer, &mut |w, d| got.push((w, d.out)));
+        assert_eq!(got, vec![(5, Out::Forward)]);
+        assert_eq!((a.snapshot().judge.consults_sent, a.snapshot().stats.consults.answered), (1, 1));
+        assert_eq!((b.snapshot().stats.consults.judged, b.snapshot().judge.verdicts[1][0]), (1, 1));
+        assert_eq!(a.held(), 0);
+    }
+
+    #[test]
+    fn a_consult_without_a_free_buffer_drops_and_resets_never_forwards() {
+        let (_area, mut bufs) = frames(4);
+        let (mut a, _b, rx) = pair(0);
+        let mut got = Vec::new();
+        a.judge(1, load(bufs.pop().unwrap(), &tcp_options_owned_by_1()), 5, &mut |w, d| got.push((w, d.out)));
+        assert!(rx[1].try_recv().is_err(), "nothing sent");
+        // The segment's own buffer carries the RST toward the server; nothing is forwarded as is.
+        assert_eq!(got.len(), 1);
+        assert_eq!(a.snapshot().judge.tcp_rsts, 1);
+        let s = a.snapshot();
+        assert_eq!((s.stats.consults.refused, s.stats.tcp.errors[crate::stream::StreamError::ConsultRefused.index()]), (1, 1));
+        assert_eq!(s.judge.verdicts[cause_index(&Cause::Stream(crate::stream::StreamError::ConsultRefused))][1], 1);
+        assert_eq!(a.held(), 0);
     }
 }

@@ -14,6 +14,7 @@
 //! control socket and reloads, and [`run`] wires them together for `secsip run`.
 
 pub mod admit;
+pub mod consult;
 pub mod control;
 pub mod engines;
 pub mod judge;

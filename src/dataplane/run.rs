@@ -322,6 +322,9 @@ pub fn run(config_path: PathBuf, ov: Overrides) -> Result<()> {
     } else {
         let (ret_tx, ret_rx): (Vec<_>, Vec<_>) = qps.iter().map(|q| crossbeam_channel::bounded(q.frames)).unzip();
         let mut inputs = Vec::new();
+        let consults = cfg.engine.tcp.consults;
+        let (inbox_tx, inbox_rx) = super::consult::Peers::channels(n_eng, consults);
+        let mut inbox_rx = inbox_rx.into_iter();
         for i in 0..n_eng {
             let (tx, rx) = crossbeam_channel::bounded(app.engine_queue);
             inputs.push(tx);
@@ -329,6 +332,7 @@ pub fn run(config_path: PathBuf, ov: Overrides) -> Result<()> {
             snapshots.push(snap.clone());
             let l = EngineLoop {
                 input: rx,
+                inbox: if n_eng > 1 { inbox_rx.next().unwrap_or_else(crossbeam_channel::never) } else { crossbeam_channel::never() },
                 returns: ret_tx.clone(),
                 workers: workers.clone(),
                 tick_ns,
@@ -337,7 +341,10 @@ pub fn run(config_path: PathBuf, ov: Overrides) -> Result<()> {
                 snapshot: snap,
                 freshness: freshness.clone(),
             };
-            let judge = new_judge(i);
+            let mut judge = new_judge(i);
+            if n_eng > 1 {
+                judge = judge.with_peers(super::consult::Peers::new(i, inbox_tx.clone(), consults), n_eng);
+            }
             let stop = stop.clone();
             let core = (!app.engine_cores.is_empty()).then(|| app.engine_cores[i % app.engine_cores.len()]);
             engine_threads.push(

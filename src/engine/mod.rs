@@ -6,7 +6,10 @@
 //! AF_XDP data path drive exactly the same code.
 //!
 //! Call order, per frame: [`Engine::handle`], then [`Engine::drain_dropped`] to collect frames
-//! that fragment reassembly abandoned meanwhile (timeouts, evictions). `now` must not go back;
+//! that fragment reassembly abandoned meanwhile (timeouts, evictions). With several engines
+//! ([`Engine::set_shard`]), an [`Outcome::Consult`] is carried to the engine it names, judged
+//! there by [`Engine::judge_consulted`], and its verdict handed back to [`Engine::resume`]
+//! (or [`Engine::refuse`] when it could not be carried). `now` must not go back;
 //! if it does, expiry simply waits for it to catch up.
 
 pub mod reject;
@@ -16,6 +19,10 @@ pub mod table;
 #[cfg(test)]
 mod steer_tests;
 mod tcp;
+#[cfg(test)]
+mod consult_tests;
+
+pub use tcp::{Consult, ConsultTicket};
 
 use crate::config::EngineConfig;
 use crate::hash::Keyer;
@@ -84,6 +91,28 @@ pub enum Outcome<'a> {
     Held,
     /// A verdict.
     Judged(Judgement<'a>),
+    /// A TCP message whose Call-ID another engine owns (so its dialog lives there): ask that
+    /// engine ([`Engine::judge_consulted`]) and hand its verdict to [`Engine::resume`]. The
+    /// frame just handled stays held, like [`Outcome::Held`].
+    Consult(Consult<'a>),
+}
+
+/// Consults between engines: TCP messages judged by the engine that owns their Call-ID.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct ConsultStats {
+    /// Messages this engine asked another engine to judge.
+    pub asked: u64,
+    /// Answers applied (the verdict forwarded or reset the connection).
+    pub answered: u64,
+    /// Consults that could not be made (peer queue full, no buffer free): the message was
+    /// dropped and its connection reset, never forwarded.
+    pub refused: u64,
+    /// Answers that found their connection gone (timed out or reset meanwhile).
+    pub unmatched: u64,
+    /// Waiting connections forgotten before their answer came (timeout, eviction, reset).
+    pub abandoned: u64,
+    /// Messages this engine judged for another engine.
+    pub judged: u64,
 }
 
 /// Counters of one engine. Plain integers: the engine is single-threaded and readers sum
@@ -112,6 +141,8 @@ pub struct EngineStats {
     pub tcp_resets: u64,
     /// TCP stream reassembly counters.
     pub tcp: StreamStats,
+    /// TCP messages judged by (or for) the engine that owns their Call-ID.
+    pub consults: ConsultStats,
     /// SIP messages parsed.
     pub sip_messages: u64,
     /// Requests by method, indexed by `Method as usize`.
@@ -211,8 +242,72 @@ impl Engine {
                 has_response: false,
             },
             reasm,
-            tcp: tcp::TcpSide::new(Streams::new(tcp_limits)),
+            tcp: tcp::TcpSide::new(Streams::new(tcp_limits), keyer),
             single: [0],
+        }
+    }
+
+    /// Makes this engine `index` of `engines` that shard by Call-ID (with the keyer it was
+    /// built with): a TCP message whose Call-ID another engine owns becomes an
+    /// [`Outcome::Consult`]. Engines are alone (never consult) until this is called.
+    pub fn set_shard(&mut self, index: usize, engines: usize) {
+        self.tcp.set_shard(index, engines);
+    }
+
+    /// Judges a TCP message another engine framed and consulted this one on (this engine
+    /// owns its Call-ID, so its dialog and transactions): parsed, tracked and ruled like any
+    /// message here, a reject turned into a drop (a stream cannot be answered into). The
+    /// judgement covers no frame; its verdict goes back to the asking engine.
+    pub fn judge_consulted<'a>(&'a mut self, now: u64, src: SocketAddr, dst: SocketAddr, msg: &'a [u8]) -> Judgement<'a> {
+        let Engine { core, reasm, .. } = self;
+        core.has_response = false;
+        core.evaluator.fired.clear();
+        core.tick(now, reasm);
+        core.stats.consults.judged += 1;
+        let (mut verdict, sip) = core.judge_sip(now, src, dst, Transport::Tcp, msg);
+        if verdict.action == Action::Reject {
+            verdict.action = Action::Drop;
+        }
+        core.has_response = false;
+        let core: &'a Core = core;
+        Judgement { verdict, frames: &[], sip: Some(sip), fired: &core.evaluator.fired, response: None, keep: false, reset: None }
+    }
+
+    /// Applies the verdict another engine gave on the consulted message `ticket` names: its
+    /// frames are released (and framing of its direction goes on: the outcome may be
+    /// another consult) or its connection reset. Held when nothing is released yet, or the
+    /// connection is gone (its frames were dropped with it).
+    pub fn resume(&mut self, now: u64, ticket: ConsultTicket, verdict: Verdict) -> Outcome<'_> {
+        let Engine { core, tcp, .. } = self;
+        core.has_response = false;
+        core.evaluator.fired.clear();
+        let before = core.dropped.len();
+        let out = tcp.resume(core, now, ticket, verdict);
+        core.count_abandoned(before);
+        Engine::tcp_outcome(core, out)
+    }
+
+    /// A consult the data path could not deliver (the owner's queue full, no buffer free):
+    /// the message is dropped and its connection reset, counted as `consult_refused`.
+    pub fn refuse(&mut self, now: u64, ticket: ConsultTicket) -> Outcome<'_> {
+        self.core.stats.consults.refused += 1;
+        self.tcp.streams.count_error(crate::stream::StreamError::ConsultRefused);
+        self.resume(now, ticket, Verdict::drop(Cause::Stream(crate::stream::StreamError::ConsultRefused)))
+    }
+
+    /// The [`Outcome`] of a TCP outcome with no segment at hand, frames counted.
+    fn tcp_outcome<'a>(core: &'a mut Core, out: tcp::TcpOutcome<'a>) -> Outcome<'a> {
+        match out {
+            tcp::TcpOutcome::Held => Outcome::Held,
+            tcp::TcpOutcome::Consult(c) => Outcome::Consult(c),
+            tcp::TcpOutcome::Judged { verdict, frames, sip, keep, reset } => {
+                match verdict.action {
+                    Action::Forward => core.stats.forwarded += frames.len() as u64,
+                    Action::Drop | Action::Reject => core.stats.dropped += frames.len() as u64,
+                }
+                let core: &'a Core = core;
+                Outcome::Judged(Judgement { verdict, frames, sip, fired: &core.evaluator.fired, response: None, keep, reset })
+            }
         }
     }
 
@@ -295,6 +390,7 @@ impl Engine {
     pub fn tick(&mut self, now: u64) {
         self.core.tick(now, &mut self.reasm);
         self.tcp.streams.expire(now);
+        self.tcp.sweep(&mut self.core);
         self.core.stats.tcp.copy_from(self.tcp.streams.stats());
     }
 
@@ -344,6 +440,10 @@ impl Engine {
                         tcp::TcpOutcome::Held => {
                             core.count_abandoned(before);
                             return Outcome::Held;
+                        }
+                        tcp::TcpOutcome::Consult(c) => {
+                            core.count_abandoned(before);
+                            return Outcome::Consult(c);
                         }
                         tcp::TcpOutcome::Judged { verdict, frames, sip, keep: k, reset: r } => {
                             (keep, reset) = (k, r);
@@ -576,7 +676,7 @@ mod tests {
                     assert!(sip.reasons.is_empty(), "message {i} malformed: {:?}", sip.reasons.iter().map(|r| r.name()).collect::<Vec<_>>());
                     out.push(j.verdict);
                 }
-                Outcome::Held => panic!("unfragmented frame held"),
+                _ => panic!("unfragmented frame held"),
             }
         }
         out
@@ -682,7 +782,7 @@ mod tests {
                 let sip = j.sip.unwrap();
                 assert!(sip.reasons.iter().any(|r| r.name() == "missing_call_id"));
             }
-            Outcome::Held => panic!(),
+            _ => panic!(),
         }
         assert_eq!(e.stats().malformed, 1);
         assert_eq!(e.stats().dropped, 1);
@@ -692,7 +792,7 @@ mod tests {
         let mut e = Engine::new(cfg, Keyer::with_keys(1, 1));
         match e.handle(SEC, &f, 1) {
             Outcome::Judged(j) => assert_eq!(j.verdict, Verdict::forward(Cause::Malformed)),
-            Outcome::Held => panic!(),
+            _ => panic!(),
         }
     }
 
@@ -705,7 +805,7 @@ mod tests {
                 assert_eq!(j.verdict, Verdict::forward(Cause::NotSip));
                 assert!(j.sip.is_none());
             }
-            Outcome::Held => panic!(),
+            _ => panic!(),
         }
         // An IPv4 ethertype with a truncated header.
         let mut junk = rtp[..20].to_vec();
@@ -715,7 +815,7 @@ mod tests {
                 assert_eq!(j.verdict.action, Action::Drop);
                 assert!(matches!(j.verdict.cause, Cause::Decode(_)));
             }
-            Outcome::Held => panic!(),
+            _ => panic!(),
         }
         assert_eq!(e.stats().not_sip, 1);
         assert_eq!(e.stats().decode_errors.iter().sum::<u64>(), 1);
@@ -736,6 +836,7 @@ mod tests {
             for (i, f) in frags.iter().enumerate().rev() {
                 match e.handle(SEC, f, i as u64) {
                     Outcome::Held => assert!(i > 0, "last fragment to arrive must complete it"),
+                    Outcome::Consult(_) => panic!("consulted"),
                     Outcome::Judged(j) => {
                         assert_eq!(i, 0);
                         assert_eq!(j.verdict, Verdict::forward(Cause::Valid), "{:?}", j.sip.map(|s| s.reasons));

@@ -99,7 +99,7 @@ impl MixReplay {
                     black_box(j.verdict);
                 }
                 // The mix has no fragments; a held frame would be one not forwarded.
-                Outcome::Held => blocked += 1,
+                Outcome::Held | Outcome::Consult(_) => blocked += 1,
             }
             now += step;
         }

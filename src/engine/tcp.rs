@@ -1,13 +1,17 @@
 //! SIP over TCP in the engine: segments go through [`Streams`]; each message it frames is
 //! judged by the same [`Core::judge_sip`] as a UDP datagram; frames are released once every
 //! byte they carry is judged and passed, and a refused message (or a broken stream) resets
-//! the connection, dropping every frame it holds.
+//! the connection, dropping every frame it holds. With several engines, a message whose
+//! Call-ID another engine owns is judged there ([`Consult`]): its direction pauses until the
+//! verdict comes back through [`TcpSide::resume`].
 
 use super::{Core, SipSummary};
 use crate::stream::{FlowKey, Push, ResetPoint, Segment, StreamError, Streams};
 use crate::verdict::{Action, Cause, Verdict};
 use crate::wire::reasm::FrameId;
+use crate::hash::{shard_of, Keyer};
 use crate::wire::{self, DecodeError, Transport};
+use hashbrown::HashMap;
 use std::net::SocketAddr;
 
 /// What the TCP side made of a segment.
@@ -17,6 +21,56 @@ pub(super) enum TcpOutcome<'a> {
     /// A verdict for `frames` (which may not include the segment just handled: `keep` says it
     /// stays held).
     Judged { verdict: Verdict, frames: &'a [FrameId], sip: Option<SipSummary<'a>>, keep: bool, reset: Option<ResetPoint> },
+    /// A message another engine must judge; the segment just handled stays held.
+    Consult(Consult<'a>),
+}
+
+/// Names a paused direction of a connection, for the answer to a consult to find it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConsultTicket {
+    key: FlowKey,
+    dir: u8,
+    token: u64,
+}
+
+impl ConsultTicket {
+    /// Sender and receiver of the consulted message.
+    pub fn ends(&self) -> (SocketAddr, SocketAddr) {
+        ends_of(self.key, self.dir as usize)
+    }
+}
+
+/// A TCP message whose Call-ID another engine owns: that engine judges it
+/// ([`super::Engine::judge_consulted`]) against its dialogs, and its verdict comes back
+/// through [`super::Engine::resume`]. Meanwhile the message's frames stay held and framing
+/// of its direction waits, so order is kept.
+#[derive(Clone, Copy, Debug)]
+pub struct Consult<'a> {
+    /// The engine that owns the Call-ID.
+    pub engine: usize,
+    /// What to hand back with the verdict.
+    pub ticket: ConsultTicket,
+    /// Source of the message.
+    pub src: SocketAddr,
+    /// Destination of the message.
+    pub dst: SocketAddr,
+    /// The message, whole.
+    pub msg: &'a [u8],
+}
+
+/// Which engine owns a Call-ID: the same keyed hash the data path shards UDP SIP by.
+#[derive(Clone, Copy)]
+struct Shard {
+    index: usize,
+    engines: usize,
+    keyer: Keyer,
+}
+
+/// A direction waiting for another engine's verdict on its next message.
+struct Paused {
+    token: u64,
+    len: usize,
+    generation: u64,
 }
 
 /// The engine's TCP state: the connections and the scratch space of one segment.
@@ -27,6 +81,11 @@ pub(super) struct TcpSide {
     arena: Vec<u8>,
     ranges: Vec<(usize, usize)>,
     frames: Vec<FrameId>,
+    shard: Shard,
+    /// Directions waiting for a consult's answer; at most `consults` by the data path's pool
+    /// (allocated up front), and entries of forgotten connections are swept on tick.
+    paused: HashMap<(FlowKey, u8), Paused>,
+    next_token: u64,
 }
 
 /// TCP flag bits (RFC 9293 §3.1).
@@ -51,9 +110,44 @@ fn segment_of<'a>(frame: &[u8], d: &wire::Decoded<'a>) -> Option<Segment<'a>> {
     })
 }
 
+/// The sender and receiver of direction `dir` of `key`.
+fn ends_of(key: FlowKey, dir: usize) -> (SocketAddr, SocketAddr) {
+    if dir == 0 {
+        (key.a, key.b)
+    } else {
+        (key.b, key.a)
+    }
+}
+
+/// How framing stopped.
+enum Framed {
+    /// Every whole message is in the arena.
+    Done,
+    /// The stream cannot be framed.
+    Broken(StreamError),
+    /// The next message (at `arena[at..at + n]`) belongs to engine `owner`; not accepted.
+    Remote { owner: usize, at: usize, n: usize },
+}
+
 impl TcpSide {
-    pub(super) fn new(streams: Streams) -> TcpSide {
-        TcpSide { streams, arena: Vec::with_capacity(4096), ranges: Vec::new(), frames: Vec::with_capacity(16) }
+    pub(super) fn new(streams: Streams, keyer: Keyer) -> TcpSide {
+        let paused = HashMap::with_capacity(streams.limits().consults);
+        TcpSide {
+            streams,
+            arena: Vec::with_capacity(4096),
+            ranges: Vec::new(),
+            frames: Vec::with_capacity(16),
+            shard: Shard { index: 0, engines: 1, keyer },
+            paused,
+            next_token: 1,
+        }
+    }
+
+    /// Makes this engine `index` of `engines`: messages whose Call-ID another engine owns are
+    /// consulted on.
+    pub(super) fn set_shard(&mut self, index: usize, engines: usize) {
+        self.shard.index = index;
+        self.shard.engines = engines.max(1);
     }
 
     /// Judges one segment of a SIP port (frame `id`, received at `now`).
@@ -68,6 +162,11 @@ impl TcpSide {
         let src = SocketAddr::new(d.src, d.src_port);
         let dst = SocketAddr::new(d.dst, d.dst_port);
         let (key, dir) = FlowKey::of(src, dst);
+        if seg.syn {
+            // A new connection on the same ports voids the message out for judging: its
+            // answer must not move the new stream's judged point.
+            self.paused.remove(&(key, dir as u8));
+        }
         let pushed = self.streams.push(now, key, dir, &seg, id);
         core.stats.tcp.copy_from(self.streams.stats());
         let verdict = match pushed {
@@ -76,16 +175,63 @@ impl TcpSide {
             Push::Pass if seg.payload.is_empty() => Some(core.not_sip(1)),
             Push::Pass => Some(Verdict::forward(Cause::Retransmission)),
             Push::Drop(e) => Some(Verdict::drop(Cause::Stream(e))),
-            Push::Reset(e) => return self.abort(core, key, dir, id, Verdict::drop(Cause::Stream(e)), None),
+            Push::Reset(e) => {
+                self.paused.remove(&(key, dir as u8));
+                return self.abort(core, key, dir, Some(id), Verdict::drop(Cause::Stream(e)), None);
+            }
         };
         if let Some(verdict) = verdict {
             self.frames.push(id);
             return TcpOutcome::Judged { verdict, frames: &self.frames, sip: None, keep: false, reset: None };
         }
         core.stats.tcp_segments_held += 1;
-        let broken = self.frame_messages(now, key, dir);
+        if self.paused.contains_key(&(key, dir as u8)) {
+            // Framing of this direction waits for the verdict on its current message.
+            return TcpOutcome::Held;
+        }
+        self.judge_messages(core, now, key, dir, Some(id))
+    }
+
+    /// Another engine's verdict on the message `ticket` names: forwarded, framing goes on;
+    /// refused, the connection is reset. Held when the connection is gone (its frames were
+    /// dropped with it) or nothing more can be released yet.
+    pub(super) fn resume<'a>(&'a mut self, core: &mut Core, now: u64, ticket: ConsultTicket, verdict: Verdict) -> TcpOutcome<'a> {
+        self.frames.clear();
+        self.arena.clear();
+        self.ranges.clear();
+        let (key, dir) = (ticket.key, ticket.dir as usize);
+        let live = self.paused.get(&(key, ticket.dir)).is_some_and(|p| p.token == ticket.token && self.streams.generation(key) == Some(p.generation));
+        if !live {
+            core.stats.consults.unmatched += 1;
+            return TcpOutcome::Held;
+        }
+        let Some(p) = self.paused.remove(&(key, ticket.dir)) else { return TcpOutcome::Held };
+        if verdict.cause != Cause::Stream(StreamError::ConsultRefused) {
+            core.stats.consults.answered += 1;
+        }
+        if verdict.action != Action::Forward {
+            return self.abort(core, key, dir, None, Verdict { action: Action::Drop, cause: verdict.cause }, None);
+        }
+        self.streams.accept(now, key, dir, p.len);
+        let out = self.judge_messages(core, now, key, dir, None);
+        match out {
+            // The consulted message's verdict stands for its frames when nothing later was judged here.
+            TcpOutcome::Judged { verdict: v, frames, sip: None, keep, reset: None } if v.cause == Cause::Keepalive => {
+                TcpOutcome::Judged { verdict, frames, sip: None, keep, reset: None }
+            }
+            o => o,
+        }
+    }
+
+    /// Frames and judges the messages of one direction from its judged point: local ones
+    /// here, until one whose Call-ID another engine owns (consulted on); releases what passed.
+    /// `id` is the segment just handled, if any.
+    fn judge_messages<'a>(&'a mut self, core: &mut Core, now: u64, key: FlowKey, dir: usize, id: Option<FrameId>) -> TcpOutcome<'a> {
+        let stop = self.frame_messages(now, key, dir);
         core.stats.tcp.copy_from(self.streams.stats());
-        let TcpSide { streams, arena, ranges, frames } = self;
+        let (src, dst) = ends_of(key, dir);
+        let TcpSide { streams, arena, ranges, frames, paused, next_token, .. } = self;
+        let arena: &'a Vec<u8> = arena;
         let mut last: Option<(Verdict, SipSummary<'a>)> = None;
         for &(at, n) in ranges.iter() {
             let (v, s) = core.judge_sip(now, src, dst, Transport::Tcp, &arena[at..at + n]);
@@ -98,14 +244,24 @@ impl TcpSide {
             }
             last = Some((v, s));
         }
-        if let Some(e) = broken {
-            return abort_flow(streams, frames, core, key, dir, id, Verdict::drop(Cause::Stream(e)), None);
+        match stop {
+            Framed::Broken(e) => return abort_flow(streams, frames, core, key, dir, id, Verdict::drop(Cause::Stream(e)), None),
+            Framed::Remote { owner, at, n } => {
+                let token = *next_token;
+                *next_token += 1;
+                let generation = streams.generation(key).unwrap_or(0);
+                paused.insert((key, dir as u8), Paused { token, len: n, generation });
+                core.stats.consults.asked += 1;
+                let ticket = ConsultTicket { key, dir: dir as u8, token };
+                return TcpOutcome::Consult(Consult { engine: owner, ticket, src, dst, msg: &arena[at..at + n] });
+            }
+            Framed::Done => {}
         }
         streams.release(key, dir, frames);
         if frames.is_empty() {
             return TcpOutcome::Held;
         }
-        let keep = !frames.contains(&id);
+        let keep = id.is_some_and(|id| !frames.contains(&id));
         let (verdict, sip) = match last {
             Some((v, s)) => (v, Some(s)),
             None => (Verdict::forward(Cause::Keepalive), None),
@@ -114,23 +270,40 @@ impl TcpSide {
     }
 
     /// Copies every whole message of the connection's direction into the arena (marking it
-    /// judged for framing's sake: a refusal later aborts the connection anyway); returns the
-    /// framing error that stopped it, if any.
-    fn frame_messages(&mut self, now: u64, key: FlowKey, dir: usize) -> Option<StreamError> {
+    /// judged for framing's sake: a refusal later aborts the connection anyway), up to the
+    /// first one another engine owns.
+    fn frame_messages(&mut self, now: u64, key: FlowKey, dir: usize) -> Framed {
+        let shard = self.shard;
         loop {
-            match self.streams.next_message(key, dir)? {
-                Err(e) => return Some(e),
-                Ok(m) => {
-                    let (at, n) = (self.arena.len(), m.len());
-                    self.arena.extend_from_slice(m);
-                    self.ranges.push((at, n));
-                    self.streams.accept(now, key, dir, n);
-                }
+            let m = match self.streams.next_message(key, dir) {
+                None => return Framed::Done,
+                Some(Err(e)) => return Framed::Broken(e),
+                Some(Ok(m)) => m,
+            };
+            let (at, n) = (self.arena.len(), m.len());
+            self.arena.extend_from_slice(m);
+            let owner = match (shard.engines > 1).then(|| crate::dataplane::shard::find_call_id(m)).flatten() {
+                Some(cid) => shard_of(shard.keyer.call_id(cid), shard.engines),
+                None => shard.index,
+            };
+            if owner != shard.index {
+                return Framed::Remote { owner, at, n };
             }
+            self.ranges.push((at, n));
+            self.streams.accept(now, key, dir, n);
         }
     }
 
-    fn abort<'a>(&'a mut self, core: &mut Core, key: FlowKey, dir: usize, id: FrameId, v: Verdict, sip: Option<SipSummary<'a>>) -> TcpOutcome<'a> {
+    /// Forgets paused directions of connections that are gone (timed out, evicted, reset):
+    /// an answer that never comes is bounded by the connection's reassembly timeout.
+    pub(super) fn sweep(&mut self, core: &mut Core) {
+        let streams = &self.streams;
+        let before = self.paused.len();
+        self.paused.retain(|(k, _), p| streams.generation(*k) == Some(p.generation));
+        core.stats.consults.abandoned += (before - self.paused.len()) as u64;
+    }
+
+    fn abort<'a>(&'a mut self, core: &mut Core, key: FlowKey, dir: usize, id: Option<FrameId>, v: Verdict, sip: Option<SipSummary<'a>>) -> TcpOutcome<'a> {
         let TcpSide { streams, frames, .. } = self;
         abort_flow(streams, frames, core, key, dir, id, v, sip)
     }
@@ -145,13 +318,13 @@ fn abort_flow<'a>(
     core: &mut Core,
     key: FlowKey,
     dir: usize,
-    id: FrameId,
+    id: Option<FrameId>,
     v: Verdict,
     sip: Option<SipSummary<'a>>,
 ) -> TcpOutcome<'a> {
     frames.clear();
     let reset = streams.abort(key, dir, frames);
-    if !frames.contains(&id) {
+    if let Some(id) = id.filter(|id| !frames.contains(id)) {
         frames.push(id);
     }
     core.stats.tcp_resets += 1;
@@ -202,6 +375,7 @@ mod tests {
     fn judged(e: &mut Engine, f: &[u8], id: u64) -> Option<(Verdict, Vec<u64>, Option<ResetPoint>)> {
         match e.handle(SEC, f, id) {
             Outcome::Held => None,
+            Outcome::Consult(_) => panic!("one engine consulted"),
             Outcome::Judged(j) => Some((j.verdict, j.frames.to_vec(), j.reset)),
         }
     }
@@ -293,7 +467,7 @@ mod tests {
         assert!(judged(&mut e, &f(0, cut1), 10).is_none());
         match e.handle(SEC, &f(cut1, cut2), 11) {
             Outcome::Judged(j) => assert_eq!((j.frames, j.keep), (&[10u64][..], true)),
-            Outcome::Held => panic!("message a is complete"),
+            _ => panic!("message a is complete"),
         }
         assert_eq!(judged(&mut e, &f(cut2, p.len()), 12).unwrap().1, vec![11, 12]);
     }

@@ -181,6 +181,24 @@ fn tcp_streams(e: &mut Exposition, engine: &str, t: &Value) {
     e.gauge("secsip_engine_tcp_buffered_bytes", "Bytes TCP reassembly buffers now.", &l, t["bytes"].as_f64().unwrap_or(0.0));
 }
 
+/// An engine's consults: TCP messages judged by the engine owning their Call-ID (`stats.consults`).
+fn consults(e: &mut Exposition, engine: &str, c: &Value, j: &Value) {
+    let l = [("engine", engine)];
+    let counters: [(&str, &str, &str); 6] = [
+        ("asked", "secsip_engine_tcp_consults_asked_total", "TCP messages an engine framed and asked the engine owning their Call-ID to judge."),
+        ("answered", "secsip_engine_tcp_consults_answered_total", "Consult answers applied (frames released or the connection reset)."),
+        ("refused", "secsip_engine_tcp_consults_refused_total", "Consults that could not be made (peer queue full, no buffer): message dropped, connection reset."),
+        ("unmatched", "secsip_engine_tcp_consults_unmatched_total", "Consult answers whose connection was gone."),
+        ("abandoned", "secsip_engine_tcp_consults_abandoned_total", "Connections forgotten while waiting for a consult answer."),
+        ("judged", "secsip_engine_tcp_consults_judged_total", "TCP messages an engine judged for another engine."),
+    ];
+    for (k, name, help) in counters {
+        e.counter(name, help, &l, &c[k]);
+    }
+    e.counter("secsip_engine_tcp_consults_sent_total", "Consults an engine put on another engine's queue.", &l, &j["consults_sent"]);
+    e.counter("secsip_engine_tcp_consult_answers_lost_total", "Consult answers the asking engine's queue refused.", &l, &j["consult_answers_lost"]);
+}
+
 fn engines(e: &mut Exposition, r: &Value) {
     use crate::sip::Method;
     // Method names by `Method as usize`, the index of the engines' `requests` array.
@@ -248,6 +266,7 @@ fn engines(e: &mut Exposition, r: &Value) {
             e.counter("secsip_engine_sip_responses_total", "SIP responses parsed, by class.", &[("engine", &engine), ("class", &class)], v);
         }
         tcp_streams(e, &engine, &s["tcp"]);
+        consults(e, &engine, &s["consults"], &eng["judge"]);
         let st = &eng["state"];
         let state: [(&str, &str, &str); 7] = [
             ("transactions", "secsip_engine_transactions_total", "SIP transactions created."),

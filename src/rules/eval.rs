@@ -551,7 +551,7 @@ mod index_tests {
                 let f = fixtures::udp_frame(p.client_addr(), p.server_addr(), &fixtures::register(&p, 1));
                 match e.handle(1_000_000_000 + i as u64 * 1_000_000, &f, i as u64) {
                     Outcome::Judged(j) => j.fired.iter().map(|f| rs.rules[f.rule as usize].id.clone()).collect(),
-                    Outcome::Held => panic!("held"),
+                    _ => panic!("held"),
                 }
             })
             .collect()

@@ -60,6 +60,9 @@ pub enum StreamError {
     Evicted,
     /// Frames held for a connection its peer reset or restarted.
     PeerReset,
+    /// A message the engine owning its Call-ID could not be asked about (its queue full, or
+    /// no consult buffer free): never forwarded unjudged, so the connection is reset.
+    ConsultRefused,
 }
 
 impl StreamError {
@@ -76,6 +79,7 @@ impl StreamError {
         StreamError::Timeout,
         StreamError::Evicted,
         StreamError::PeerReset,
+        StreamError::ConsultRefused,
     ];
 
     /// Stable snake_case name, used as a counter / metric label.
@@ -92,6 +96,7 @@ impl StreamError {
             StreamError::Timeout => "timeout",
             StreamError::Evicted => "evicted",
             StreamError::PeerReset => "peer_reset",
+            StreamError::ConsultRefused => "consult_refused",
         }
     }
 
@@ -128,6 +133,9 @@ pub struct StreamLimits {
     /// Time an idle connection is remembered, in seconds (default 3600); a forgotten one is
     /// picked up again mid-stream.
     pub idle_timeout_s: u64,
+    /// Messages an engine may have out at once for judging by the engine that owns their
+    /// Call-ID (default 256): the size of its consult buffer pool.
+    pub consults: usize,
 }
 
 impl Default for StreamLimits {
@@ -141,6 +149,7 @@ impl Default for StreamLimits {
             window_bytes: 128 << 10,
             timeout_ms: 5000,
             idle_timeout_s: 3600,
+            consults: 256,
         }
     }
 }
@@ -148,8 +157,8 @@ impl Default for StreamLimits {
 impl StreamLimits {
     /// Checks the bounds make sense together; the message names the field.
     pub fn validate(&self) -> Result<(), String> {
-        if self.max_flows == 0 || self.max_flow_segments == 0 || self.timeout_ms == 0 || self.idle_timeout_s == 0 {
-            return Err("engine.tcp.max_flows, max_flow_segments, timeout_ms and idle_timeout_s must be at least 1".into());
+        if self.max_flows == 0 || self.max_flow_segments == 0 || self.timeout_ms == 0 || self.idle_timeout_s == 0 || self.consults == 0 {
+            return Err("engine.tcp.max_flows, max_flow_segments, timeout_ms, idle_timeout_s and consults must be at least 1".into());
         }
         if self.max_message_bytes < 64 || self.max_flow_bytes < self.max_message_bytes {
             return Err(format!(

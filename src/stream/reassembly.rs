@@ -236,6 +236,17 @@ impl Streams {
         self.stats.errors[e.index()] += 1;
     }
 
+    /// Counts a stream error the caller found (a consult it could not make).
+    pub fn count_error(&mut self, e: StreamError) {
+        self.count(e);
+    }
+
+    /// The incarnation of connection `key`, if tracked: a connection forgotten and seen
+    /// again (or restarted) gets a new one, so a late answer about the old one is told apart.
+    pub fn generation(&self, key: FlowKey) -> Option<u64> {
+        self.flows.get(&key).map(|f| f.generation)
+    }
+
     /// Takes in a segment of connection `key` in direction `dir` (from [`FlowKey::of`]),
     /// carried by frame `id`, at `now` (ns).
     pub fn push(&mut self, now: u64, key: FlowKey, dir: usize, seg: &Segment<'_>, id: FrameId) -> Push {
@@ -445,15 +456,16 @@ impl Streams {
     }
 
     /// Forgets connection `key` after a refused message or a broken stream: its held frames
-    /// go into `out` (to drop), and the result says where to reset it, seen from a segment
-    /// of direction `dir`.
+    /// go into `out` (to drop, those of direction `dir` first), and the result says where to
+    /// reset it, seen from a segment of direction `dir`.
     pub fn abort(&mut self, key: FlowKey, dir: usize, out: &mut Vec<FrameId>) -> Option<ResetPoint> {
         let mut f = self.flows.remove(&key)?;
         self.bytes -= f.bytes().min(self.bytes);
         self.stats.bytes = self.bytes as u64;
         self.stats.flows = self.flows.len() as u64;
-        for h in &mut f.halves {
-            out.extend(h.held.drain(..).map(|(id, _)| id));
+        // Direction `dir` first: a caller without the segment at hand builds RSTs from it.
+        for d in [dir, 1 - dir] {
+            out.extend(f.halves[d].held.drain(..).map(|(id, _)| id));
         }
         let (h, o) = (&f.halves[dir], &f.halves[1 - dir]);
         let to_sender = h.ack.or_else(|| if o.synced { Some(o.seq(o.judged)) } else { o.last_seq });
