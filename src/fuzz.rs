@@ -136,6 +136,7 @@ fn fuzz_stream_limits() -> StreamLimits {
         window_bytes: 2048,
         timeout_ms: 5000,
         idle_timeout_s: 3600,
+        consults: 4,
     }
 }
 

@@ -1025,9 +1025,10 @@ status = 403
         let mut got = Vec::new();
         a.judge(1, load(bufs.pop().unwrap(), &tcp_options_owned_by_1()), 5, &mut |w, d| got.push((w, d.out)));
         assert!(rx[1].try_recv().is_err(), "nothing sent");
-        // The segment's own buffer carries the RST toward the server; nothing is forwarded as is.
-        assert_eq!(got.len(), 1);
-        assert_eq!(a.snapshot().judge.tcp_rsts, 1);
+        // The segment's own buffer carries both RSTs (the worker splits them); nothing is
+        // forwarded as is.
+        assert!(matches!(got.as_slice(), [(5, Out::Split { .. })]), "{got:?}");
+        assert_eq!(a.snapshot().judge.tcp_rsts, 2);
         let s = a.snapshot();
         assert_eq!((s.stats.consults.refused, s.stats.tcp.errors[crate::stream::StreamError::ConsultRefused.index()]), (1, 1));
         assert_eq!(s.judge.verdicts[cause_index(&Cause::Stream(crate::stream::StreamError::ConsultRefused))][1], 1);
