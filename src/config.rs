@@ -353,6 +353,12 @@ pub struct EngineConfig {
     /// TCP ports that carry SIP (either direction). Default `[5060]`. Connections on them are
     /// reassembled and framed; every message is judged before its segments go on.
     pub sip_tcp_ports: Vec<u16>,
+    /// TCP ports that carry SIP over WebSocket (RFC 7118), as the server's port. Default `[]`:
+    /// a listed port carries nothing but upgrades to the `sip` subprotocol (plain HTTP on it
+    /// is reset), so only ports dedicated to SIP over WebSocket belong here.
+    pub sip_ws_ports: Vec<u16>,
+    /// WebSocket handshake bounds.
+    pub websocket: crate::stream::websocket::WsLimits,
     /// What to do with a SIP message that fails validation. Default `drop`.
     pub malformed: Policy,
     /// What to do with a frame that claims to be IP but cannot be decoded, or is deeper than
@@ -384,6 +390,8 @@ impl Default for EngineConfig {
         EngineConfig {
             sip_udp_ports: vec![5060],
             sip_tcp_ports: vec![5060],
+            sip_ws_ports: Vec::new(),
+            websocket: crate::stream::websocket::WsLimits::default(),
             malformed: Policy::Drop,
             undecodable: Policy::Drop,
             esp: Policy::Drop,
@@ -405,9 +413,9 @@ impl EngineConfig {
         self.sip_udp_ports.iter().any(|&p| p == src || p == dst)
     }
 
-    /// True when a TCP segment between these ports is SIP.
+    /// True when a TCP segment between these ports is SIP (plain or over WebSocket).
     pub fn is_sip_tcp(&self, src: u16, dst: u16) -> bool {
-        self.sip_tcp_ports.iter().any(|&p| p == src || p == dst)
+        self.sip_tcp_ports.iter().chain(&self.sip_ws_ports).any(|&p| p == src || p == dst)
     }
 }
 
@@ -540,8 +548,17 @@ impl Config {
         if e.sip_udp_ports.is_empty() && e.sip_tcp_ports.is_empty() {
             return bad("engine.sip_udp_ports and engine.sip_tcp_ports are both empty: nothing would be inspected".into());
         }
-        if e.sip_udp_ports.contains(&0) || e.sip_tcp_ports.contains(&0) {
-            return bad("engine.sip_udp_ports / engine.sip_tcp_ports: port 0 is not a port".into());
+        if e.sip_udp_ports.contains(&0) || e.sip_tcp_ports.contains(&0) || e.sip_ws_ports.contains(&0) {
+            return bad("engine.sip_udp_ports / sip_tcp_ports / sip_ws_ports: port 0 is not a port".into());
+        }
+        if let Some(p) = e.sip_ws_ports.iter().find(|p| e.sip_tcp_ports.contains(p)) {
+            return bad(format!("engine.sip_ws_ports: port {p} is in sip_tcp_ports too; a port is framed one way"));
+        }
+        if e.websocket.max_handshake_bytes < 256 || e.websocket.max_handshake_bytes > e.tcp.max_flow_bytes {
+            return bad(format!(
+                "engine.websocket.max_handshake_bytes = {}: must be 256..=engine.tcp.max_flow_bytes ({})",
+                e.websocket.max_handshake_bytes, e.tcp.max_flow_bytes
+            ));
         }
         if e.timer_tick_ms == 0 || e.timer_tick_ms > 10_000 {
             return bad(format!("engine.timer_tick_ms = {}: must be 1..=10000", e.timer_tick_ms));

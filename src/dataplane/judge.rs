@@ -264,7 +264,7 @@ impl EventSink {
             event_type,
             src: sip.src,
             dst: sip.dst,
-            proto: if sip.transport == crate::wire::Transport::Tcp { "TCP" } else { "UDP" },
+            proto: if sip.transport.proto() == 6 { "TCP" } else { "UDP" },
             in_iface: self.ifaces[nic as usize & 1].clone(),
             flow_id,
             alert,

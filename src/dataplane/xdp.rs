@@ -182,7 +182,7 @@ impl XdpNic {
             for &p in &eng.sip_udp_ports {
                 *bits.entry(p).or_default() |= 1;
             }
-            for &p in &eng.sip_tcp_ports {
+            for &p in eng.sip_tcp_ports.iter().chain(&eng.sip_ws_ports) {
                 *bits.entry(p).or_default() |= 2;
             }
             for (p, b) in bits {

@@ -184,6 +184,7 @@ impl Engine {
         let parser = Parser::new(cfg.sip.clone());
         let reasm = Reassembler::new(cfg.reassembly.clone());
         let tcp_limits = cfg.tcp.clone();
+        let (ws_ports, ws_limits) = (cfg.sip_ws_ports.clone(), cfg.websocket.clone());
         let tracker = StateTracker::new(&cfg, keyer);
         let tick_ns = cfg.timer_tick_ms.max(1) * 1_000_000;
         let objects = ObjectStore::new(
@@ -211,7 +212,7 @@ impl Engine {
                 has_response: false,
             },
             reasm,
-            tcp: tcp::TcpSide::new(Streams::new(tcp_limits)),
+            tcp: tcp::TcpSide::new(Streams::new(tcp_limits).with_websocket(&ws_ports, ws_limits)),
             single: [0],
         }
     }

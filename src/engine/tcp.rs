@@ -85,10 +85,11 @@ impl TcpSide {
         core.stats.tcp_segments_held += 1;
         let broken = self.frame_messages(now, key, dir);
         core.stats.tcp.copy_from(self.streams.stats());
+        let transport = if self.streams.is_websocket(key) { Transport::Ws } else { Transport::Tcp };
         let TcpSide { streams, arena, ranges, frames } = self;
         let mut last: Option<(Verdict, SipSummary<'a>)> = None;
         for &(at, n) in ranges.iter() {
-            let (v, s) = core.judge_sip(now, src, dst, Transport::Tcp, &arena[at..at + n]);
+            let (v, s) = core.judge_sip(now, src, dst, transport, &arena[at..at + n]);
             if v.action != Action::Forward {
                 // A reject cannot be answered inside a stream the firewall does not own: the
                 // connection is reset instead.
