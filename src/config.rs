@@ -359,6 +359,8 @@ pub struct EngineConfig {
     pub sip_ws_ports: Vec<u16>,
     /// WebSocket handshake bounds.
     pub websocket: crate::stream::websocket::WsLimits,
+    /// TLS ports (SIPS, WSS): per-port policy and per-client connection rate.
+    pub tls: crate::engine::tls::TlsConfig,
     /// What to do with a SIP message that fails validation. Default `drop`.
     pub malformed: Policy,
     /// What to do with a frame that claims to be IP but cannot be decoded, or is deeper than
@@ -392,6 +394,7 @@ impl Default for EngineConfig {
             sip_tcp_ports: vec![5060],
             sip_ws_ports: Vec::new(),
             websocket: crate::stream::websocket::WsLimits::default(),
+            tls: crate::engine::tls::TlsConfig::default(),
             malformed: Policy::Drop,
             undecodable: Policy::Drop,
             esp: Policy::Drop,
@@ -553,6 +556,10 @@ impl Config {
         }
         if let Some(p) = e.sip_ws_ports.iter().find(|p| e.sip_tcp_ports.contains(p)) {
             return bad(format!("engine.sip_ws_ports: port {p} is in sip_tcp_ports too; a port is framed one way"));
+        }
+        let plain: Vec<u16> = e.sip_tcp_ports.iter().chain(&e.sip_ws_ports).copied().collect();
+        if let Err(m) = e.tls.validate(&plain) {
+            return bad(m);
         }
         if e.websocket.max_handshake_bytes < 256 || e.websocket.max_handshake_bytes > e.tcp.max_flow_bytes {
             return bad(format!(

@@ -37,7 +37,7 @@ pub struct Done {
 }
 
 /// Causes in counter order (see [`cause_index`]).
-pub const CAUSES: [&str; 10] = ["not_sip", "valid", "malformed", "stream", "decode", "fragment", "rule", "banned", "keepalive", "retransmission"];
+pub const CAUSES: [&str; 11] = ["not_sip", "valid", "malformed", "stream", "decode", "fragment", "rule", "banned", "keepalive", "retransmission", "tls"];
 /// Actions in counter order.
 pub const ACTIONS: [&str; 3] = ["accept", "drop", "reject"];
 
@@ -53,6 +53,7 @@ fn cause_index(c: &Cause) -> usize {
         Cause::Banned => 7,
         Cause::Keepalive => 8,
         Cause::Retransmission => 9,
+        Cause::TlsUninspected | Cause::Tls(_) => 10,
     }
 }
 
@@ -68,7 +69,7 @@ fn action_index(a: Action) -> usize {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct JudgeCounters {
     /// Messages (or frames without a message) by cause, then action; see [`CAUSES`], [`ACTIONS`].
-    pub verdicts: [[u64; 3]; 10],
+    pub verdicts: [[u64; 3]; 11],
     /// Frames whose datagram was abandoned while held (reassembly failure or eviction).
     pub held_dropped: u64,
     /// Held frames dropped because the hold cap was reached (oldest first).
