@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Writes the seed corpus from the shipped captures: every frame of tests/pcaps/*.pcap (frame),
 each UDP/TCP payload on port 5060 (sip), and each capture as one length-prefixed sequence
-(engine, the input format of fuzz_targets/engine.rs). Run once; libFuzzer grows from here."""
+(engine, the input format of fuzz_targets/engine.rs), and WebSocket streams (websocket: a control
+byte, then handshakes and frames, masked and not, fragmented, with pings and a close). Run once;
+libFuzzer grows from here."""
 import hashlib, os, struct, sys
 
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -59,4 +61,33 @@ for p in pcaps:
         if pl and i < 64:
             put("sip", pl)
     put("engine", seq)
-print("seeded", {t: len(os.listdir(os.path.join(root, "fuzz", "corpus", t))) for t in ("frame", "sip", "engine")}, file=sys.stderr)
+
+def ws_frame(fin, op, mask, payload):
+    f = bytes([(0x80 if fin else 0) | op])
+    m = 0x80 if mask else 0
+    n = len(payload)
+    f += bytes([m | n]) if n < 126 else bytes([m | 126]) + struct.pack(">H", n) if n < 65536 else bytes([m | 127]) + struct.pack(">Q", n)
+    if mask:
+        f += mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    else:
+        f += payload
+    return f
+
+SIP_WS = (b"OPTIONS sip:alice@example.com SIP/2.0\r\nVia: SIP/2.0/WS df7jal23ls0d.invalid;branch=z9hG4bK56sdasks\r\n"
+          b"From: <sip:bob@example.com>;tag=1\r\nTo: <sip:alice@example.com>\r\nCall-ID: ws1@x\r\nCSeq: 1 OPTIONS\r\n"
+          b"Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+REQ = (b"GET / HTTP/1.1\r\nHost: ws.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+       b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: sip\r\n\r\n")
+K = b"\x37\xfa\x21\x3d"
+ws_seeds = [
+    (0x03, REQ),                                                           # client handshake, cut in 4s
+    (0x80 | 0x00, ws_frame(True, 1, K, SIP_WS)),                           # client, open, one frame
+    (0x80 | 0x07, ws_frame(False, 1, K, SIP_WS[:30]) + ws_frame(True, 9, K, b"hi") + ws_frame(True, 0, K, SIP_WS[30:])),
+    (0xc0 | 0x02, ws_frame(True, 2, None, SIP_WS) + ws_frame(True, 8, None, b"\x03\xe8")),  # server
+    (0x80 | 0x0f, ws_frame(True, 1, None, SIP_WS)),                        # unmasked client: refused
+    (0x80 | 0x01, ws_frame(True, 1, K, SIP_WS * 8)),                       # over the bound
+    (0x80 | 0x05, ws_frame(True, 1, K, SIP_WS) * 3),                       # pipelined
+]
+for ctl, stream in ws_seeds:
+    put("websocket", bytes([ctl]) + stream)
+print("seeded", {t: len(os.listdir(os.path.join(root, "fuzz", "corpus", t))) for t in ("frame", "sip", "engine", "websocket")}, file=sys.stderr)

@@ -39,3 +39,8 @@ fn sip_corpus_and_regressions() {
 fn engine_corpus_and_regressions() {
     replay("engine", secsip::fuzz::engine);
 }
+
+#[test]
+fn websocket_corpus_and_regressions() {
+    replay("websocket", secsip::fuzz::websocket);
+}
