@@ -238,14 +238,16 @@ fn unmask_message(masked: bool, raw: &[u8], out: &mut Vec<u8>) {
 
 /// Length of the HTTP head (through the blank line) at the start of `buf`.
 fn http_head(buf: &[u8], max: usize) -> Result<Option<usize>, StreamError> {
+    // Not even the start of a request or status line: refused at once, whatever follows (so
+    // that where the stream was cut never changes the verdict).
+    let (get, status) = (&buf[..buf.len().min(4)], &buf[..buf.len().min(9)]);
+    if !(b"GET ".starts_with(get) || b"HTTP/1.1 ".starts_with(status)) {
+        return Err(StreamError::WsNoUpgrade);
+    }
     let window = &buf[..buf.len().min(max)];
     match memchr::memmem::find(window, b"\r\n\r\n") {
         Some(i) => Ok(Some(i + 4)),
         None if buf.len() >= max => Err(StreamError::WsHandshakeTooLarge),
-        // Not even the start of a request line: no need to wait for more to refuse it.
-        None if !(b"GET ".starts_with(&buf[..buf.len().min(4)]) || b"HTTP/1.1 ".starts_with(&buf[..buf.len().min(9)])) => {
-            Err(StreamError::WsNoUpgrade)
-        }
         None => Ok(None),
     }
 }
