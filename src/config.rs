@@ -735,6 +735,22 @@ mod tests {
     }
 
     #[test]
+    fn websocket_and_tls_ports_are_read_and_checked() {
+        let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/secsip.toml")).unwrap();
+        let c = Config::from_str(&shipped, Path::new("secsip.toml")).unwrap();
+        assert_eq!((c.engine.sip_ws_ports.len(), &c.engine.websocket, &c.engine.tls), (0, &Default::default(), &Default::default()));
+        let text = "[engine]\nsip_ws_ports = [8080]\n[engine.tls]\nports = [{ port = 5061, policy = \"sources\", sources = [\"10.0.0.0/8\"] }]\n";
+        let c = Config::from_str(text, Path::new("c.toml")).unwrap();
+        assert!(c.engine.is_sip_tcp(40000, 8080) && c.engine.tls.port_of(40000, 5061).is_some());
+        let e = Config::from_str("[engine.tls]\nports = [{ port = 5061, policy = \"sources\", sources = [\"10.0.0.0/40\"] }]\n", Path::new("c.toml")).unwrap_err().to_string();
+        assert!(e.starts_with("c.toml:2:") && e.contains("10.0.0.0/40"), "{e}");
+        let e = Config::from_str("[engine]\nsip_ws_ports = [5060]\n", Path::new("c.toml")).unwrap_err().to_string();
+        assert!(e.contains("engine.sip_ws_ports"), "{e}");
+        let e = Config::from_str("[engine.tls]\nports = [{ port = 5060 }]\n", Path::new("c.toml")).unwrap_err().to_string();
+        assert!(e.contains("engine.tls.ports") && e.contains("5060"), "{e}");
+    }
+
+    #[test]
     fn line_col_counts_from_one() {
         assert_eq!(line_col("ab\ncd", 0), (1, 1));
         assert_eq!(line_col("ab\ncd", 4), (2, 2));
