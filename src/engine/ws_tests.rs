@@ -152,3 +152,25 @@ fn pings_pass_and_server_messages_are_judged() {
     assert_eq!(c.send(1, &build::message(&honest(), &[], None)).unwrap().0, Verdict::forward(Cause::Valid));
     assert_eq!(c.e.stats().tcp.ws_control_frames, 1);
 }
+
+#[test]
+fn the_server_port_decides_whatever_segment_is_seen_first() {
+    let cfg = EngineConfig { sip_ws_ports: vec![8080], sip_tcp_ports: vec![5060], ..EngineConfig::default() };
+    // A client whose own port happens to be 8080, calling plain SIP on 5060.
+    let mut e = Engine::new(cfg.clone(), Keyer::with_keys(3, 4));
+    let (c, s): (SocketAddr, SocketAddr) = ("10.77.0.1:8080".parse().unwrap(), "10.77.0.2:5060".parse().unwrap());
+    let tcp_sip = String::from_utf8(honest()).unwrap().replace("SIP/2.0/WS", "SIP/2.0/TCP").into_bytes();
+    let _ = e.handle(SEC, &fixtures::tcp_frame(c, s, CISN, 0, SYN, b""), 1);
+    match e.handle(SEC, &fixtures::tcp_frame(c, s, CISN + 1, 1, ACK, &tcp_sip), 2) {
+        Outcome::Judged(j) => assert_eq!(j.verdict, Verdict::forward(Cause::Valid)),
+        Outcome::Held => panic!("a whole message"),
+    }
+    // The first segment seen is the server's SYN-ACK: still a WebSocket connection.
+    let mut e = Engine::new(cfg, Keyer::with_keys(3, 4));
+    let (c, s) = ends();
+    let _ = e.handle(SEC, &fixtures::tcp_frame(s, c, SISN, CISN + 1, SYN | ACK, b""), 1);
+    match e.handle(SEC, &fixtures::tcp_frame(c, s, CISN + 1, SISN + 1, ACK, &honest()), 2) {
+        Outcome::Judged(j) => assert_eq!(j.verdict, Verdict::drop(Cause::Stream(StreamError::WsNoUpgrade))),
+        Outcome::Held => panic!("refused at once"),
+    }
+}

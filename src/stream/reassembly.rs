@@ -271,9 +271,14 @@ impl Streams {
             if seg.payload.is_empty() && !seg.syn {
                 return Push::Pass; // an ACK or FIN of a connection nobody holds anything for
             }
-            // The server's port decides; a connection picked up mid-stream may show it either way.
+            // The server's port decides: the SYN's destination, the SYN-ACK's source; a
+            // connection picked up mid-stream may show it either way.
             let (dst, src) = if dir == 0 { (key.b.port(), key.a.port()) } else { (key.a.port(), key.b.port()) };
-            let ws = self.ws_ports.contains(&dst) || (!seg.syn && self.ws_ports.contains(&src));
+            let ws = match (seg.syn, seg.ack.is_some()) {
+                (true, false) => self.ws_ports.contains(&dst),
+                (true, true) => self.ws_ports.contains(&src),
+                (false, _) => self.ws_ports.contains(&dst) || self.ws_ports.contains(&src),
+            };
             self.create(now, key, ws);
         }
         let limits = &self.limits;
