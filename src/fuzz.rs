@@ -75,6 +75,9 @@ fn shipped_rules() -> &'static (Config, Arc<RuleSet>) {
         cfg.engine.dialogs.max_entries = 64;
         cfg.engine.reassembly.max_datagrams = 16;
         cfg.engine.objects.max_containers = 64;
+        // WebSocket and TLS ports too, so that mutated ports reach those paths.
+        cfg.engine.sip_ws_ports = vec![8080];
+        cfg.engine.tls.ports = vec![crate::engine::tls::TlsPort { port: 5061, policy: crate::engine::tls::TlsPolicy::Allow, sources: vec![] }];
         let rules = crate::rules::compile_dir(&root.join("rules"), &cfg.compile_options()).expect("shipped rules compile");
         (cfg, Arc::new(rules))
     })

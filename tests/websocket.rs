@@ -3,7 +3,9 @@
 //!
 //! WebSocket on port 8080: a scanner's OPTIONS and REGISTER (masked with a real key) are
 //! stopped with a reset while their honest twin crosses; a message split over WebSocket
-//! frames and TCP segments crosses whole; a WebSocket port used without the upgrade is reset.
+//! frames and TCP segments crosses whole; two messages in one segment are each judged (a
+//! scanner behind an honest one takes the segment down); a WebSocket port used without the
+//! upgrade is reset.
 //! Frames the sniffer must read are masked with the all-zero key (still masked, as a client
 //! must; the payload then reads plainly on the wire).
 //! TLS: an allowed port carries bytes uninspected, a denied one and an unlisted client get no
@@ -144,19 +146,28 @@ fn sip_over_websocket_is_judged_and_a_refusal_resets() {
     client(&tb, 43_006, 8080, &segs);
     assert_reset(&sniff, 43_006, "a split scanner message");
 
+    // Two messages in one segment: both judged; the scanner behind an honest message takes
+    // the whole segment down with it.
+    let two = [build::message(&ws_sip("ws-ok-pipe-a", "Linphone/5.2"), &[], ZERO), build::message(&ws_sip("ws-ok-pipe-b", "Linphone/5.2"), &[30], ZERO)].concat();
+    assert_eq!(client(&tb, 43_008, 8080, &[Some(build::request("sip")), None, Some(two)]), "open");
+    assert!(sniff.wait_for(b"Subject: ws-ok-pipe-b\r\n", Duration::from_secs(2)) && !sniff.with(b"Subject: ws-ok-pipe-a\r\n").is_empty());
+    let two = [build::message(&ws_sip("ws-bad-pipe-a", "Linphone/5.2"), &[], ZERO), build::message(&ws_sip("ws-bad-pipe-b", "friendly-scanner"), &[], ZERO)].concat();
+    client(&tb, 43_009, 8080, &[Some(build::request("sip")), None, Some(two)]);
+    assert_reset(&sniff, 43_009, "a scanner pipelined behind an honest message");
+
     // No upgrade: plain SIP on the WebSocket port.
     let plain = String::from_utf8(options_with("ws-plain", "Linphone/5.2", "10.99.0.1")).unwrap().replace("SIP/2.0/UDP", "SIP/2.0/TCP").into_bytes();
     client(&tb, 43_007, 8080, &[Some(plain)]);
     assert_reset(&sniff, 43_007, "SIP without the upgrade");
     std::thread::sleep(Duration::from_millis(300));
-    for bad in ["ws-bad-1", "ws-bad-split", "ws-plain"] {
+    for bad in ["ws-bad-1", "ws-bad-split", "ws-plain", "ws-bad-pipe"] {
         assert!(sniff.with(bad.as_bytes()).is_empty(), "{bad} crossed");
     }
     let s = d.stats();
     let e = &s["engines"][0]["stats"];
     let err = |name: &str| n(&e["tcp"]["errors"][secsip::stream::StreamError::ALL.iter().position(|x| x.name() == name).unwrap()]);
-    assert_eq!(n(&e["tcp"]["ws_handshakes"]), 12, "six upgraded connections, request and 101 each: {}", e["tcp"]);
-    assert!(n(&e["tcp"]["ws_messages"]) >= 6, "{}", e["tcp"]);
+    assert_eq!(n(&e["tcp"]["ws_handshakes"]), 16, "eight upgraded connections, request and 101 each: {}", e["tcp"]);
+    assert!(n(&e["tcp"]["ws_messages"]) >= 10, "{}", e["tcp"]);
     // Once reset, a connection is forgotten: the client's retransmissions of refused bytes
     // are a connection without upgrade, refused again.
     assert!(err("ws_no_upgrade") >= 1, "{}", e["tcp"]);
