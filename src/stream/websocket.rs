@@ -305,8 +305,9 @@ fn check_response(head: &[u8]) -> Result<(), StreamError> {
     if !any_has(head, b"upgrade", b"websocket") || !any_has(head, b"connection", b"upgrade") || !present(head, b"sec-websocket-accept") {
         return Err(StreamError::WsBadHandshake);
     }
-    let protocols: Vec<&[u8]> = headers(head).filter(|(n, _)| n.eq_ignore_ascii_case(b"sec-websocket-protocol")).map(|(_, v)| v).collect();
-    if protocols.len() != 1 || !protocols[0].eq_ignore_ascii_case(b"sip") {
+    let mut protocols = headers(head).filter(|(n, _)| n.eq_ignore_ascii_case(b"sec-websocket-protocol")).map(|(_, v)| v);
+    let (first, second) = (protocols.next(), protocols.next());
+    if second.is_some() || !first.is_some_and(|p| p.eq_ignore_ascii_case(b"sip")) {
         return Err(StreamError::WsSubprotocol);
     }
     if present(head, b"sec-websocket-extensions") || has_body(head) {
@@ -516,6 +517,7 @@ mod tests {
         assert_eq!(f.next(0, &message(SIP, &[], KEY), MAX, &l, &mut vec![]), WsFramed::Error(StreamError::WsEarlyData));
         for (resp, e) in [
             (response("chat"), StreamError::WsSubprotocol),
+            (String::from_utf8(response("sip")).unwrap().replace("\r\n\r\n", "\r\nSec-WebSocket-Protocol: chat\r\n\r\n").into_bytes(), StreamError::WsSubprotocol),
             (b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n".to_vec(), StreamError::WsUpgradeRefused),
             (String::from_utf8(response("sip")).unwrap().replace("\r\n\r\n", "\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n").into_bytes(), StreamError::WsBadHandshake),
         ] {
