@@ -39,11 +39,12 @@ web-test: build
 	SECSIP_REQUIRE_NETNS=$${SECSIP_REQUIRE_NETNS:-$$( [ "$$(id -u)" = 0 ] && echo 1 || echo 0)} bash tests/web/run.sh target/debug/secsip
 
 ## fuzz: every coverage-guided target (fuzz/fuzz_targets: frame decoder, SIP parser, the whole
-## engine with the shipped rules, TCP reassembly and stream framing, URI normalisers) for
-## FUZZ_SECONDS each, from the kept corpus (fuzz/corpus, read only; new inputs go to target/fuzz). A crash fails the run and names the input: copy it into
+## engine with the shipped rules, TCP reassembly and stream framing, WebSocket framer, URI
+## normalisers) for FUZZ_SECONDS each, from the kept corpus (fuzz/corpus, read only; new inputs
+## go to target/fuzz). A crash fails the run and names the input: copy it into
 ## fuzz/regressions/<target>/ and `cargo test --test fuzz_corpus` replays it from then on.
 FUZZ_SECONDS ?= 20
-FUZZ_TARGETS ?= frame sip engine stream normal
+FUZZ_TARGETS ?= frame sip engine stream websocket normal
 fuzz:
 	@bash tests/lib/fuzz.sh run $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 

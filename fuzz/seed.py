@@ -2,9 +2,10 @@
 """Writes the seed corpus from the shipped captures: every frame of tests/pcaps/*.pcap (frame),
 each UDP/TCP payload on port 5060 (sip), each capture as one length-prefixed sequence
 (engine, the input format of fuzz_targets/engine.rs), each SIP payload as a TCP stream cut
-into segments (stream, the records of secsip::fuzz::stream) and each URI of a start line or
-From/To/Contact (normal). `seed.py TARGET...` seeds only those targets. Run once per target;
-libFuzzer grows from here."""
+into segments (stream, the records of secsip::fuzz::stream), each URI of a start line or
+From/To/Contact (normal), and WebSocket streams (websocket: a control byte, then handshakes
+and frames, masked and not, fragmented, with pings and a close). `seed.py TARGET...` seeds
+only those targets. Run once per target; libFuzzer grows from here."""
 import hashlib, os, re, struct, sys
 
 only = set(sys.argv[1:])
@@ -83,5 +84,34 @@ for p in pcaps:
 for extra in (b"sip:%2B88216012345@gw.example;user=phone", b"tel:16-012-345;phone-context=+882",
               b"sip:caf%C3%A9@GW.Example.", b"sip:100%00x@gw", b"sips:a%0d%0a@192.0.2.010:5061"):
     put("normal", extra)
-targets = ("frame", "sip", "engine", "stream", "normal")
+
+def ws_frame(fin, op, mask, payload):
+    f = bytes([(0x80 if fin else 0) | op])
+    m = 0x80 if mask else 0
+    n = len(payload)
+    f += bytes([m | n]) if n < 126 else bytes([m | 126]) + struct.pack(">H", n) if n < 65536 else bytes([m | 127]) + struct.pack(">Q", n)
+    if mask:
+        f += mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    else:
+        f += payload
+    return f
+
+SIP_WS = (b"OPTIONS sip:alice@example.com SIP/2.0\r\nVia: SIP/2.0/WS df7jal23ls0d.invalid;branch=z9hG4bK56sdasks\r\n"
+          b"From: <sip:bob@example.com>;tag=1\r\nTo: <sip:alice@example.com>\r\nCall-ID: ws1@x\r\nCSeq: 1 OPTIONS\r\n"
+          b"Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+REQ = (b"GET / HTTP/1.1\r\nHost: ws.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+       b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: sip\r\n\r\n")
+K = b"\x37\xfa\x21\x3d"
+ws_seeds = [
+    (0x03, REQ),                                                           # client handshake, cut in 4s
+    (0x80 | 0x00, ws_frame(True, 1, K, SIP_WS)),                           # client, open, one frame
+    (0x80 | 0x07, ws_frame(False, 1, K, SIP_WS[:30]) + ws_frame(True, 9, K, b"hi") + ws_frame(True, 0, K, SIP_WS[30:])),
+    (0xc0 | 0x02, ws_frame(True, 2, None, SIP_WS) + ws_frame(True, 8, None, b"\x03\xe8")),  # server
+    (0x80 | 0x0f, ws_frame(True, 1, None, SIP_WS)),                        # unmasked client: refused
+    (0x80 | 0x01, ws_frame(True, 1, K, SIP_WS * 8)),                       # over the bound
+    (0x80 | 0x05, ws_frame(True, 1, K, SIP_WS) * 3),                       # pipelined
+]
+for ctl, stream in ws_seeds:
+    put("websocket", bytes([ctl]) + stream)
+targets = ("frame", "sip", "engine", "stream", "websocket", "normal")
 print("seeded", {t: len(os.listdir(os.path.join(root, "fuzz", "corpus", t))) for t in targets}, file=sys.stderr)

@@ -353,6 +353,14 @@ pub struct EngineConfig {
     /// TCP ports that carry SIP (either direction). Default `[5060]`. Connections on them are
     /// reassembled and framed; every message is judged before its segments go on.
     pub sip_tcp_ports: Vec<u16>,
+    /// TCP ports that carry SIP over WebSocket (RFC 7118), as the server's port. Default `[]`:
+    /// a listed port carries nothing but upgrades to the `sip` subprotocol (plain HTTP on it
+    /// is reset), so only ports dedicated to SIP over WebSocket belong here.
+    pub sip_ws_ports: Vec<u16>,
+    /// WebSocket handshake bounds.
+    pub websocket: crate::stream::websocket::WsLimits,
+    /// TLS ports (SIPS, WSS): per-port policy and per-client connection rate.
+    pub tls: crate::engine::tls::TlsConfig,
     /// What to do with a SIP message that fails validation. Default `drop`.
     pub malformed: Policy,
     /// What to do with a frame that claims to be IP but cannot be decoded, or is deeper than
@@ -384,6 +392,9 @@ impl Default for EngineConfig {
         EngineConfig {
             sip_udp_ports: vec![5060],
             sip_tcp_ports: vec![5060],
+            sip_ws_ports: Vec::new(),
+            websocket: crate::stream::websocket::WsLimits::default(),
+            tls: crate::engine::tls::TlsConfig::default(),
             malformed: Policy::Drop,
             undecodable: Policy::Drop,
             esp: Policy::Drop,
@@ -405,9 +416,9 @@ impl EngineConfig {
         self.sip_udp_ports.iter().any(|&p| p == src || p == dst)
     }
 
-    /// True when a TCP segment between these ports is SIP.
+    /// True when a TCP segment between these ports is SIP (plain or over WebSocket).
     pub fn is_sip_tcp(&self, src: u16, dst: u16) -> bool {
-        self.sip_tcp_ports.iter().any(|&p| p == src || p == dst)
+        self.sip_tcp_ports.iter().chain(&self.sip_ws_ports).any(|&p| p == src || p == dst)
     }
 }
 
@@ -540,8 +551,21 @@ impl Config {
         if e.sip_udp_ports.is_empty() && e.sip_tcp_ports.is_empty() {
             return bad("engine.sip_udp_ports and engine.sip_tcp_ports are both empty: nothing would be inspected".into());
         }
-        if e.sip_udp_ports.contains(&0) || e.sip_tcp_ports.contains(&0) {
-            return bad("engine.sip_udp_ports / engine.sip_tcp_ports: port 0 is not a port".into());
+        if e.sip_udp_ports.contains(&0) || e.sip_tcp_ports.contains(&0) || e.sip_ws_ports.contains(&0) {
+            return bad("engine.sip_udp_ports / sip_tcp_ports / sip_ws_ports: port 0 is not a port".into());
+        }
+        if let Some(p) = e.sip_ws_ports.iter().find(|p| e.sip_tcp_ports.contains(p)) {
+            return bad(format!("engine.sip_ws_ports: port {p} is in sip_tcp_ports too; a port is framed one way"));
+        }
+        let plain: Vec<u16> = e.sip_tcp_ports.iter().chain(&e.sip_ws_ports).copied().collect();
+        if let Err(m) = e.tls.validate(&plain) {
+            return bad(m);
+        }
+        if e.websocket.max_handshake_bytes < 256 || e.websocket.max_handshake_bytes > e.tcp.max_flow_bytes {
+            return bad(format!(
+                "engine.websocket.max_handshake_bytes = {}: must be 256..=engine.tcp.max_flow_bytes ({})",
+                e.websocket.max_handshake_bytes, e.tcp.max_flow_bytes
+            ));
         }
         if e.timer_tick_ms == 0 || e.timer_tick_ms > 10_000 {
             return bad(format!("engine.timer_tick_ms = {}: must be 1..=10000", e.timer_tick_ms));
@@ -708,6 +732,22 @@ mod tests {
         assert!(e.starts_with("c.toml: ") && e.contains("engine.tcp.max_flow_bytes"), "{e}");
         let e = Config::from_str("[engine.tcp]\ntimeout_ms = 0\n", Path::new("c.toml")).unwrap_err().to_string();
         assert!(e.contains("engine.tcp"), "{e}");
+    }
+
+    #[test]
+    fn websocket_and_tls_ports_are_read_and_checked() {
+        let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/secsip.toml")).unwrap();
+        let c = Config::from_str(&shipped, Path::new("secsip.toml")).unwrap();
+        assert_eq!((c.engine.sip_ws_ports.len(), &c.engine.websocket, &c.engine.tls), (0, &Default::default(), &Default::default()));
+        let text = "[engine]\nsip_ws_ports = [8080]\n[engine.tls]\nports = [{ port = 5061, policy = \"sources\", sources = [\"10.0.0.0/8\"] }]\n";
+        let c = Config::from_str(text, Path::new("c.toml")).unwrap();
+        assert!(c.engine.is_sip_tcp(40000, 8080) && c.engine.tls.port_of(40000, 5061).is_some());
+        let e = Config::from_str("[engine.tls]\nports = [{ port = 5061, policy = \"sources\", sources = [\"10.0.0.0/40\"] }]\n", Path::new("c.toml")).unwrap_err().to_string();
+        assert!(e.starts_with("c.toml:2:") && e.contains("10.0.0.0/40"), "{e}");
+        let e = Config::from_str("[engine]\nsip_ws_ports = [5060]\n", Path::new("c.toml")).unwrap_err().to_string();
+        assert!(e.contains("engine.sip_ws_ports"), "{e}");
+        let e = Config::from_str("[engine.tls]\nports = [{ port = 5060 }]\n", Path::new("c.toml")).unwrap_err().to_string();
+        assert!(e.contains("engine.tls.ports") && e.contains("5060"), "{e}");
     }
 
     #[test]

@@ -97,6 +97,9 @@ fn shipped_rules() -> &'static (Config, Arc<RuleSet>) {
         cfg.engine.dialogs.max_entries = 64;
         cfg.engine.reassembly.max_datagrams = 16;
         cfg.engine.objects.max_containers = 64;
+        // WebSocket and TLS ports too, so that mutated ports reach those paths.
+        cfg.engine.sip_ws_ports = vec![8080];
+        cfg.engine.tls.ports = vec![crate::engine::tls::TlsPort { port: 5061, policy: crate::engine::tls::TlsPolicy::Allow, sources: vec![] }];
         let rules = crate::rules::compile_dir(&root.join("rules"), &cfg.compile_options()).expect("shipped rules compile");
         (cfg, Arc::new(rules))
     })
@@ -223,6 +226,57 @@ pub fn stream(data: &[u8]) {
     }
     settle(&mut fates, out.drain(..));
     assert!(fates[1..=id as usize].iter().all(|&f| f == 1), "a frame was never settled");
+}
+
+/// The WebSocket framer (RFC 6455 / RFC 7118): the first byte picks the direction, whether
+/// the handshake is done first and a segment size; the rest is one direction's stream. It is
+/// framed whole and again fed in pieces, and both must find the same handshakes, control
+/// frames, messages and error (a split anywhere changes nothing).
+pub fn websocket(data: &[u8]) {
+    use crate::stream::websocket::{build, WsFlow, WsLimits};
+    let Some((&ctl, stream)) = data.split_first() else { return };
+    let limits = WsLimits { max_handshake_bytes: 512 };
+    let mut flow = WsFlow::default();
+    if ctl & 0x80 != 0 {
+        let mut out = Vec::new();
+        let _ = flow.next(0, &build::request("sip"), 1024, &limits, &mut out);
+        let _ = flow.next(1, &build::response("sip"), 1024, &limits, &mut out);
+    }
+    let dir = usize::from(ctl >> 6 & 1);
+    let whole = ws_drive(flow, dir, stream, stream.len().max(1), &limits);
+    let pieces = ws_drive(flow, dir, stream, usize::from(ctl & 0x0f) + 1, &limits);
+    assert_eq!(whole, pieces, "framing depends on where the stream was split");
+}
+
+/// Feeds `stream` to `flow` `chunk` bytes at a time; what it found, in order.
+fn ws_drive(mut flow: crate::stream::websocket::WsFlow, dir: usize, stream: &[u8], chunk: usize, limits: &crate::stream::websocket::WsLimits) -> Vec<String> {
+    use crate::stream::websocket::WsFramed;
+    const MAX: usize = 1024;
+    let (mut found, mut out, mut at) = (Vec::new(), Vec::new(), 0usize);
+    for end in (chunk..stream.len() + chunk).step_by(chunk) {
+        let buf = &stream[..end.min(stream.len())];
+        loop {
+            let rest = &buf[at..];
+            match flow.next(dir, rest, MAX, limits, &mut out) {
+                WsFramed::Need => break,
+                WsFramed::Pass(n, kind) => {
+                    assert!(n > 0 && n <= rest.len(), "pass of {n} of {}", rest.len());
+                    found.push(format!("{kind:?} {n}"));
+                    at += n;
+                }
+                WsFramed::Message(n) => {
+                    assert!(n > 0 && n <= rest.len() && out.len() <= MAX && out.len() < n, "message of {n}, payload {}", out.len());
+                    found.push(format!("message {n} {:?}", out));
+                    at += n;
+                }
+                WsFramed::Error(e) => {
+                    found.push(format!("error {e}"));
+                    return found;
+                }
+            }
+        }
+    }
+    found
 }
 
 #[cfg(test)]

@@ -49,6 +49,10 @@ pub enum Cause {
     Rule(u32),
     /// The source is banned: dropped before parsing.
     Banned,
+    /// A frame of a TLS port let through by its policy, uninspected (it is encrypted).
+    TlsUninspected,
+    /// A frame of a TLS port refused by its policy or the SYN rate.
+    Tls(crate::engine::tls::TlsDenial),
 }
 
 impl Cause {
@@ -65,6 +69,8 @@ impl Cause {
             Cause::Fragment(e) => format!("fragment.{}", e.name()),
             Cause::Rule(_) => "rule".into(),
             Cause::Banned => "banned".into(),
+            Cause::TlsUninspected => "tls_uninspected".into(),
+            Cause::Tls(d) => format!("tls.{}", d.name()),
         }
     }
 }

@@ -49,3 +49,8 @@ fn stream_corpus_and_regressions() {
 fn normal_corpus_and_regressions() {
     replay("normal", secsip::fuzz::normal);
 }
+
+#[test]
+fn websocket_corpus_and_regressions() {
+    replay("websocket", secsip::fuzz::websocket);
+}

@@ -45,7 +45,7 @@ pub struct Done {
 }
 
 /// Causes in counter order (see [`cause_index`]).
-pub const CAUSES: [&str; 10] = ["not_sip", "valid", "malformed", "stream", "decode", "fragment", "rule", "banned", "keepalive", "retransmission"];
+pub const CAUSES: [&str; 11] = ["not_sip", "valid", "malformed", "stream", "decode", "fragment", "rule", "banned", "keepalive", "retransmission", "tls"];
 /// Actions in counter order.
 pub const ACTIONS: [&str; 3] = ["accept", "drop", "reject"];
 
@@ -61,6 +61,7 @@ fn cause_index(c: &Cause) -> usize {
         Cause::Banned => 7,
         Cause::Keepalive => 8,
         Cause::Retransmission => 9,
+        Cause::TlsUninspected | Cause::Tls(_) => 10,
     }
 }
 
@@ -76,7 +77,7 @@ fn action_index(a: Action) -> usize {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct JudgeCounters {
     /// Messages (or frames without a message) by cause, then action; see [`CAUSES`], [`ACTIONS`].
-    pub verdicts: [[u64; 3]; 10],
+    pub verdicts: [[u64; 3]; 11],
     /// Frames whose datagram was abandoned while held (reassembly failure or eviction).
     pub held_dropped: u64,
     /// Held frames dropped because the hold cap was reached (oldest first).
@@ -277,7 +278,7 @@ impl EventSink {
             event_type,
             src: sip.src,
             dst: sip.dst,
-            proto: if sip.transport == crate::wire::Transport::Tcp { "TCP" } else { "UDP" },
+            proto: if sip.transport.proto() == 6 { "TCP" } else { "UDP" },
             in_iface: self.ifaces[nic as usize & 1].clone(),
             flow_id,
             alert,
@@ -544,7 +545,7 @@ impl Judge {
     pub fn cross(&mut self, now: u64, msg: Cross, out: &mut impl FnMut(u16, Done)) {
         match msg {
             Cross::Ask(ask) => {
-                let j = self.engine.judge_consulted(now, ask.src, ask.dst, &ask.msg);
+                let j = self.engine.judge_consulted(now, ask.src, ask.dst, ask.ticket.transport(), &ask.msg);
                 let v = j.verdict;
                 count(&mut self.counters, &mut self.top_drops, &j);
                 if let Some(ev) = self.events.as_mut() {

@@ -293,8 +293,10 @@ pub fn run(config_path: PathBuf, ov: Overrides) -> Result<()> {
         None => (None, None),
     };
     let event_log = Arc::new(Mutex::new(event_log));
+    let tls_gate = crate::engine::tls::TlsGate::new(&cfg.engine.tls, keyer);
     let new_judge = |i: usize| {
-        let engine = Engine::with_rules(cfg.engine.clone(), keyer, rule_slot.load_full(), hosts.clone());
+        let mut engine = Engine::with_rules(cfg.engine.clone(), keyer, rule_slot.load_full(), hosts.clone());
+        engine.share_tls_gate(tls_gate.clone());
         let j = Judge::new(i, engine, rule_slot.clone(), max_held);
         match &events {
             Some(tx) => j.with_events(EventSink {

@@ -169,6 +169,31 @@ fn n(v: &Value) -> u64 {
     v.as_u64().unwrap_or(0)
 }
 
+/// WebSocket and TLS port lines, summed over engines (`engines[].stats.tcp`, `.tls`).
+fn streams_and_tls(o: &mut String, r: &Value) {
+    let engines = r["engines"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let sum = |f: &dyn Fn(&Value) -> &Value| engines.iter().map(|e| n(f(&e["stats"]))).sum::<u64>();
+    let _ = writeln!(
+        o,
+        "\nWebSocket: {} handshakes, {} messages, {} control frames",
+        sum(&|s| &s["tcp"]["ws_handshakes"]),
+        sum(&|s| &s["tcp"]["ws_messages"]),
+        sum(&|s| &s["tcp"]["ws_control_frames"]),
+    );
+    let denied: Vec<String> = crate::engine::tls::TlsDenial::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, d)| format!("{} {}", d.name(), sum(&|s| &s["tls"]["denied"][i])))
+        .collect();
+    let _ = writeln!(
+        o,
+        "TLS (tls_uninspected): {} frames, {} connections let through; denied: {}",
+        sum(&|s| &s["tls"]["uninspected_frames"]),
+        sum(&|s| &s["tls"]["uninspected_connections"]),
+        denied.join(", "),
+    );
+}
+
 /// Renders the JSON report of a running daemon for a terminal.
 pub fn render(r: &Value) -> String {
     let mut o = String::new();
@@ -252,6 +277,7 @@ pub fn render(r: &Value) -> String {
             let _ = writeln!(o, "  {:<40} {}", t["ip"].as_str().unwrap_or("?"), n(&t["drops"]));
         }
     }
+    streams_and_tls(&mut o, r);
     let _ = writeln!(o, "\nLatency rx->tx (µs)");
     for l in r["latency"].as_array().into_iter().flatten() {
         let _ = writeln!(

@@ -182,7 +182,8 @@ impl XdpNic {
             for &p in &eng.sip_udp_ports {
                 *bits.entry(p).or_default() |= 1;
             }
-            for &p in &eng.sip_tcp_ports {
+            let tls = eng.tls.ports.iter().map(|t| t.port);
+            for p in eng.sip_tcp_ports.iter().chain(&eng.sip_ws_ports).copied().chain(tls) {
                 *bits.entry(p).or_default() |= 2;
             }
             for (p, b) in bits {

@@ -80,7 +80,7 @@ fn run(e: &mut [Engine], at: usize, now: u64, frame: &[u8], id: u64) -> (Step, u
     while let Step::Consult(owner, ticket, src, dst, msg) = s {
         assert_ne!(owner, at, "an engine consults only others");
         asked += 1;
-        let v = e[owner].judge_consulted(now, src, dst, &msg).verdict;
+        let v = e[owner].judge_consulted(now, src, dst, ticket.transport(), &msg).verdict;
         s = step(e[at].resume(now, ticket, v));
     }
     (s, asked)

@@ -18,11 +18,14 @@ pub mod state;
 pub mod table;
 #[cfg(test)]
 mod steer_tests;
+#[cfg(test)]
+mod ws_tests;
 mod tcp;
 #[cfg(test)]
 mod consult_tests;
 
 pub use tcp::{Consult, ConsultTicket};
+pub mod tls;
 
 use crate::config::EngineConfig;
 use crate::hash::Keyer;
@@ -143,6 +146,8 @@ pub struct EngineStats {
     pub tcp: StreamStats,
     /// TCP messages judged by (or for) the engine that owns their Call-ID.
     pub consults: ConsultStats,
+    /// TLS ports: frames and connections let through uninspected, denials by cause.
+    pub tls: tls::TlsStats,
     /// SIP messages parsed.
     pub sip_messages: u64,
     /// Requests by method, indexed by `Method as usize`.
@@ -176,6 +181,8 @@ pub struct Engine {
     core: Core,
     reasm: Reassembler,
     tcp: tcp::TcpSide,
+    /// The SYN rate table of the TLS ports (shared by every engine of an appliance).
+    tls_gate: Arc<tls::TlsGate>,
     /// Backing store for the one-frame `frames` slice of unfragmented verdicts.
     single: [FrameId; 1],
 }
@@ -215,6 +222,8 @@ impl Engine {
         let parser = Parser::new(cfg.sip.clone());
         let reasm = Reassembler::new(cfg.reassembly.clone());
         let tcp_limits = cfg.tcp.clone();
+        let tls_gate = tls::TlsGate::new(&cfg.tls, keyer);
+        let (ws_ports, ws_limits) = (cfg.sip_ws_ports.clone(), cfg.websocket.clone());
         let tracker = StateTracker::new(&cfg, keyer);
         let tick_ns = cfg.timer_tick_ms.max(1) * 1_000_000;
         let objects = ObjectStore::new(
@@ -242,7 +251,8 @@ impl Engine {
                 has_response: false,
             },
             reasm,
-            tcp: tcp::TcpSide::new(Streams::new(tcp_limits), keyer),
+            tcp: tcp::TcpSide::new(Streams::new(tcp_limits).with_websocket(&ws_ports, ws_limits), keyer),
+            tls_gate,
             single: [0],
         }
     }
@@ -258,13 +268,13 @@ impl Engine {
     /// owns its Call-ID, so its dialog and transactions): parsed, tracked and ruled like any
     /// message here, a reject turned into a drop (a stream cannot be answered into). The
     /// judgement covers no frame; its verdict goes back to the asking engine.
-    pub fn judge_consulted<'a>(&'a mut self, now: u64, src: SocketAddr, dst: SocketAddr, msg: &'a [u8]) -> Judgement<'a> {
+    pub fn judge_consulted<'a>(&'a mut self, now: u64, src: SocketAddr, dst: SocketAddr, transport: Transport, msg: &'a [u8]) -> Judgement<'a> {
         let Engine { core, reasm, .. } = self;
         core.has_response = false;
         core.evaluator.fired.clear();
         core.tick(now, reasm);
         core.stats.consults.judged += 1;
-        let (mut verdict, sip) = core.judge_sip(now, src, dst, Transport::Tcp, msg);
+        let (mut verdict, sip) = core.judge_sip(now, src, dst, transport, msg);
         if verdict.action == Action::Reject {
             verdict.action = Action::Drop;
         }
@@ -367,6 +377,17 @@ impl Engine {
         &self.reasm
     }
 
+    /// Makes this engine count TLS connections in `gate` (one for every engine, so that the
+    /// per-client rate holds whichever engine a connection meets).
+    pub fn share_tls_gate(&mut self, gate: Arc<tls::TlsGate>) {
+        self.tls_gate = gate;
+    }
+
+    /// The TLS SYN rate table in use.
+    pub fn tls_gate(&self) -> &Arc<tls::TlsGate> {
+        &self.tls_gate
+    }
+
     /// The TCP connections (for inspection and tests).
     pub fn streams(&self) -> &Streams {
         &self.tcp.streams
@@ -397,7 +418,7 @@ impl Engine {
     /// Judges one Ethernet frame received at `now` (nanoseconds, monotonic). `id` names the
     /// frame so that a verdict covering several fragments can say which frames it covers.
     pub fn handle<'a>(&'a mut self, now: u64, frame: &'a [u8], id: FrameId) -> Outcome<'a> {
-        let Engine { core, reasm, tcp, single } = self;
+        let Engine { core, reasm, tcp, tls_gate, single } = self;
         *single = [id];
         let single: &'a [FrameId] = single;
         core.stats.frames += 1;
@@ -434,6 +455,9 @@ impl Engine {
                             (v, frames, sip)
                         }
                     }
+                }
+                None if d.transport == Transport::Tcp && core.cfg.tls.port_of(d.src_port, d.dst_port).is_some() => {
+                    (core.judge_tls(now, frame, &d, tls_gate), single, None)
                 }
                 None if d.transport == Transport::Tcp && core.cfg.is_sip_tcp(d.src_port, d.dst_port) => {
                     match tcp.judge(core, now, frame, &d, id) {
@@ -489,6 +513,26 @@ impl Core {
     fn count_fragment_drop(&mut self, e: ReasmError, frames: usize) {
         if let Some(i) = ReasmError::ALL.iter().position(|x| *x == e) {
             self.stats.fragment_drops[i] += frames as u64;
+        }
+    }
+
+    /// A segment of a TLS port: forwarded uninspected or refused by the port's policy.
+    fn judge_tls(&mut self, now: u64, frame: &[u8], d: &wire::Decoded<'_>, gate: &tls::TlsGate) -> Verdict {
+        let Some((port, client_is_src)) = self.cfg.tls.port_of(d.src_port, d.dst_port) else { return self.not_sip(1) };
+        let client = if client_is_src { d.src } else { d.dst };
+        // A SYN without ACK towards the port opens a connection (flags at TCP offset 13).
+        let flags = frame.get(d.l4_offset + 13).copied().unwrap_or(0);
+        let opening = client_is_src && flags & 0x12 == 0x02;
+        match tls::judge(&self.cfg.tls, gate, port, client, opening, now) {
+            Ok(()) => {
+                self.stats.tls.uninspected_frames += 1;
+                self.stats.tls.uninspected_connections += u64::from(opening);
+                Verdict::forward(Cause::TlsUninspected)
+            }
+            Err(e) => {
+                self.stats.tls.denied[e.index()] += 1;
+                Verdict::drop(Cause::Tls(e))
+            }
         }
     }
 

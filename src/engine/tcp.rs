@@ -31,12 +31,18 @@ pub struct ConsultTicket {
     key: FlowKey,
     dir: u8,
     token: u64,
+    transport: Transport,
 }
 
 impl ConsultTicket {
     /// Sender and receiver of the consulted message.
     pub fn ends(&self) -> (SocketAddr, SocketAddr) {
         ends_of(self.key, self.dir as usize)
+    }
+
+    /// What carried the message (TCP or WebSocket): the owner judges it as that.
+    pub fn transport(&self) -> Transport {
+        self.transport
     }
 }
 
@@ -230,11 +236,12 @@ impl TcpSide {
         let stop = self.frame_messages(now, key, dir);
         core.stats.tcp.copy_from(self.streams.stats());
         let (src, dst) = ends_of(key, dir);
+        let transport = if self.streams.is_websocket(key) { Transport::Ws } else { Transport::Tcp };
         let TcpSide { streams, arena, ranges, frames, paused, next_token, .. } = self;
         let arena: &'a Vec<u8> = arena;
         let mut last: Option<(Verdict, SipSummary<'a>)> = None;
         for &(at, n) in ranges.iter() {
-            let (v, s) = core.judge_sip(now, src, dst, Transport::Tcp, &arena[at..at + n]);
+            let (v, s) = core.judge_sip(now, src, dst, transport, &arena[at..at + n]);
             if v.action != Action::Forward {
                 // A reject cannot be answered inside a stream the firewall does not own: the
                 // connection is reset instead.
@@ -252,7 +259,7 @@ impl TcpSide {
                 let generation = streams.generation(key).unwrap_or(0);
                 paused.insert((key, dir as u8), Paused { token, len: n, generation });
                 core.stats.consults.asked += 1;
-                let ticket = ConsultTicket { key, dir: dir as u8, token };
+                let ticket = ConsultTicket { key, dir: dir as u8, token, transport };
                 return TcpOutcome::Consult(Consult { engine: owner, ticket, src, dst, msg: &arena[at..at + n] });
             }
             Framed::Done => {}

@@ -163,8 +163,11 @@ fn queues(e: &mut Exposition, r: &Value, names: &[String; 2]) {
 /// An engine's TCP stream reassembly counters (`stats.tcp`).
 fn tcp_streams(e: &mut Exposition, engine: &str, t: &Value) {
     let l = [("engine", engine)];
-    let counters: [(&str, &str, &str); 5] = [
+    let counters: [(&str, &str, &str); 8] = [
         ("flows_created", "secsip_engine_tcp_flows_total", "TCP connections tracked."),
+        ("ws_handshakes", "secsip_engine_ws_handshakes_total", "WebSocket upgrade requests and 101s passed."),
+        ("ws_messages", "secsip_engine_ws_messages_total", "WebSocket messages framed, each one SIP message."),
+        ("ws_control_frames", "secsip_engine_ws_control_frames_total", "WebSocket ping, pong and close frames passed."),
         ("midstream", "secsip_engine_tcp_midstream_pickups_total", "TCP connections picked up mid-stream (first segment without SYN)."),
         ("messages", "secsip_engine_tcp_messages_total", "SIP messages framed from TCP streams."),
         ("keepalives", "secsip_engine_tcp_keepalives_total", "CRLF keepalives (RFC 5626) passed."),
@@ -197,6 +200,17 @@ fn consults(e: &mut Exposition, engine: &str, c: &Value, j: &Value) {
     }
     e.counter("secsip_engine_tcp_consults_sent_total", "Consults an engine put on another engine's queue.", &l, &j["consults_sent"]);
     e.counter("secsip_engine_tcp_consult_answers_lost_total", "Consult answers the asking engine's queue refused.", &l, &j["consult_answers_lost"]);
+}
+
+/// An engine's TLS port counters (`stats.tls`).
+fn tls_ports(e: &mut Exposition, engine: &str, t: &Value) {
+    let l = [("engine", engine)];
+    e.counter("secsip_engine_tls_uninspected_frames_total", "Frames of TLS ports let through uninspected (encrypted).", &l, &t["uninspected_frames"]);
+    e.counter("secsip_engine_tls_uninspected_connections_total", "New connections (SYNs) to TLS ports let through uninspected.", &l, &t["uninspected_connections"]);
+    for (i, v) in arr(&t["denied"]).iter().enumerate() {
+        let cause = crate::engine::tls::TlsDenial::ALL.get(i).map_or_else(|| format!("index_{i}"), |d| d.name().to_string());
+        e.counter("secsip_engine_tls_denied_total", "Frames of TLS ports dropped, by cause.", &[("engine", engine), ("cause", &cause)], v);
+    }
 }
 
 fn engines(e: &mut Exposition, r: &Value) {
@@ -267,6 +281,7 @@ fn engines(e: &mut Exposition, r: &Value) {
         }
         tcp_streams(e, &engine, &s["tcp"]);
         consults(e, &engine, &s["consults"], &eng["judge"]);
+        tls_ports(e, &engine, &s["tls"]);
         let st = &eng["state"];
         let state: [(&str, &str, &str); 7] = [
             ("transactions", "secsip_engine_transactions_total", "SIP transactions created."),

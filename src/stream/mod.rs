@@ -28,6 +28,7 @@
 
 pub mod framing;
 pub mod reassembly;
+pub mod websocket;
 
 pub use reassembly::{Push, ResetPoint, Streams};
 
@@ -63,6 +64,26 @@ pub enum StreamError {
     /// A message the engine owning its Call-ID could not be asked about (its queue full, or
     /// no consult buffer free): never forwarded unjudged, so the connection is reset.
     ConsultRefused,
+    /// On a WebSocket port, bytes that are not the client's upgrade request (or a 101 without one).
+    WsNoUpgrade,
+    /// An upgrade request or 101 missing what RFC 6455 requires, with a body, or naming an extension.
+    WsBadHandshake,
+    /// An upgrade that does not offer, or a 101 that does not choose, exactly the `sip` subprotocol.
+    WsSubprotocol,
+    /// The server answered the upgrade with something other than 101.
+    WsUpgradeRefused,
+    /// An upgrade request or response longer than `max_handshake_bytes`.
+    WsHandshakeTooLarge,
+    /// The client sent data before the server's 101.
+    WsEarlyData,
+    /// A client frame without a mask (RFC 6455 §5.1).
+    WsUnmasked,
+    /// A masked server frame (RFC 6455 §5.1).
+    WsMasked,
+    /// A frame with reserved bits or opcode, a broken fragmentation sequence, or a bad control frame.
+    WsBadFrame,
+    /// Data after a close frame from the same side.
+    WsAfterClose,
 }
 
 impl StreamError {
@@ -80,6 +101,16 @@ impl StreamError {
         StreamError::Evicted,
         StreamError::PeerReset,
         StreamError::ConsultRefused,
+        StreamError::WsNoUpgrade,
+        StreamError::WsBadHandshake,
+        StreamError::WsSubprotocol,
+        StreamError::WsUpgradeRefused,
+        StreamError::WsHandshakeTooLarge,
+        StreamError::WsEarlyData,
+        StreamError::WsUnmasked,
+        StreamError::WsMasked,
+        StreamError::WsBadFrame,
+        StreamError::WsAfterClose,
     ];
 
     /// Stable snake_case name, used as a counter / metric label.
@@ -97,6 +128,16 @@ impl StreamError {
             StreamError::Evicted => "evicted",
             StreamError::PeerReset => "peer_reset",
             StreamError::ConsultRefused => "consult_refused",
+            StreamError::WsNoUpgrade => "ws_no_upgrade",
+            StreamError::WsBadHandshake => "ws_bad_handshake",
+            StreamError::WsSubprotocol => "ws_subprotocol",
+            StreamError::WsUpgradeRefused => "ws_upgrade_refused",
+            StreamError::WsHandshakeTooLarge => "ws_handshake_too_large",
+            StreamError::WsEarlyData => "ws_early_data",
+            StreamError::WsUnmasked => "ws_unmasked",
+            StreamError::WsMasked => "ws_masked",
+            StreamError::WsBadFrame => "ws_bad_frame",
+            StreamError::WsAfterClose => "ws_after_close",
         }
     }
 
@@ -228,6 +269,12 @@ pub struct StreamStats {
     pub messages: u64,
     /// CRLF keepalives passed (RFC 5626 pings and pongs).
     pub keepalives: u64,
+    /// WebSocket upgrade requests and 101s passed.
+    pub ws_handshakes: u64,
+    /// WebSocket messages framed (each one SIP message), counted in `messages` too.
+    pub ws_messages: u64,
+    /// WebSocket ping, pong and close frames passed.
+    pub ws_control_frames: u64,
     /// Connections forgotten after `idle_timeout_s` with nothing held.
     pub idle_expired: u64,
     /// Streams broken or segments refused, by [`StreamError`] (indexed like `StreamError::ALL`).
@@ -246,7 +293,8 @@ impl StreamStats {
 
     /// Copies `o` into `self` without allocating (both have a slot per [`StreamError`]).
     pub fn copy_from(&mut self, o: &StreamStats) {
-        let StreamStats { flows, flows_created, midstream, segments_held, messages, keepalives, idle_expired, errors, bytes, peak_bytes } = o;
+        let StreamStats { flows, flows_created, midstream, segments_held, messages, keepalives, ws_handshakes, ws_messages, ws_control_frames, idle_expired, errors, bytes, peak_bytes } = o;
+        (self.ws_handshakes, self.ws_messages, self.ws_control_frames) = (*ws_handshakes, *ws_messages, *ws_control_frames);
         (self.flows, self.flows_created, self.midstream, self.segments_held) = (*flows, *flows_created, *midstream, *segments_held);
         (self.messages, self.keepalives, self.idle_expired, self.bytes, self.peak_bytes) = (*messages, *keepalives, *idle_expired, *bytes, *peak_bytes);
         self.errors.resize(errors.len(), 0);

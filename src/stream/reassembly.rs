@@ -8,6 +8,7 @@
 //! `ooo` holds disjoint out-of-order pieces beyond `next`.
 
 use super::framing::{self, Framed};
+use super::websocket::{WsFlow, WsFramed, WsLimits, WsPass};
 use super::{FlowKey, Segment, StreamError, StreamLimits, StreamStats};
 use crate::wire::reasm::FrameId;
 use hashbrown::HashMap;
@@ -156,6 +157,8 @@ struct Flow {
     /// When the connection began holding unjudged bytes.
     pending_since: Option<u64>,
     generation: u64,
+    /// SIP over WebSocket (a `sip_ws_ports` connection): framed by RFC 6455, not §18.3.
+    ws: Option<WsFlow>,
 }
 
 impl Flow {
@@ -190,6 +193,11 @@ pub struct Streams {
     stats: StreamStats,
     /// Frames of connections evicted or expired since the last drain.
     dropped: Vec<(FrameId, StreamError)>,
+    /// Server ports whose connections carry SIP over WebSocket.
+    ws_ports: Vec<u16>,
+    ws_limits: WsLimits,
+    /// The unmasked payload of the WebSocket message last handed out.
+    ws_message: Vec<u8>,
 }
 
 impl Streams {
@@ -204,7 +212,23 @@ impl Streams {
             bytes: 0,
             stats,
             dropped: Vec::new(),
+            ws_ports: Vec::new(),
+            ws_limits: WsLimits::default(),
+            ws_message: Vec::new(),
         }
+    }
+
+    /// Frames connections to `ports` as SIP over WebSocket (RFC 7118) within `limits`.
+    pub fn with_websocket(mut self, ports: &[u16], limits: WsLimits) -> Streams {
+        self.ws_ports = ports.to_vec();
+        self.ws_message = Vec::with_capacity(self.limits.max_message_bytes);
+        self.ws_limits = limits;
+        self
+    }
+
+    /// Whether connection `key` carries SIP over WebSocket.
+    pub fn is_websocket(&self, key: FlowKey) -> bool {
+        self.flows.get(&key).is_some_and(|f| f.ws.is_some())
     }
 
     /// Counters so far.
@@ -258,7 +282,15 @@ impl Streams {
             if seg.payload.is_empty() && !seg.syn {
                 return Push::Pass; // an ACK or FIN of a connection nobody holds anything for
             }
-            self.create(now, key);
+            // The server's port decides: the SYN's destination, the SYN-ACK's source; a
+            // connection picked up mid-stream may show it either way.
+            let (dst, src) = if dir == 0 { (key.b.port(), key.a.port()) } else { (key.a.port(), key.b.port()) };
+            let ws = match (seg.syn, seg.ack.is_some()) {
+                (true, false) => self.ws_ports.contains(&dst),
+                (true, true) => self.ws_ports.contains(&src),
+                (false, _) => self.ws_ports.contains(&dst) || self.ws_ports.contains(&src),
+            };
+            self.create(now, key, ws);
         }
         let limits = &self.limits;
         let flow = self.flows.get_mut(&key).expect("created above");
@@ -301,14 +333,15 @@ impl Streams {
         self.stats.peak_bytes = self.stats.peak_bytes.max(self.stats.bytes);
     }
 
-    fn create(&mut self, now: u64, key: FlowKey) {
+    fn create(&mut self, now: u64, key: FlowKey, ws: bool) {
         while self.flows.len() >= self.limits.max_flows {
             if !self.evict_oldest(None) {
                 break;
             }
         }
         self.generation += 1;
-        let flow = Flow { halves: Default::default(), last_seen: now, pending_since: None, generation: self.generation };
+        let ws = ws.then(WsFlow::default);
+        let flow = Flow { halves: Default::default(), last_seen: now, pending_since: None, generation: self.generation, ws };
         self.flows.insert(key, flow);
         self.order.push_back((key, self.generation, now));
         self.stats.flows_created += 1;
@@ -404,6 +437,9 @@ impl Streams {
     pub fn next_message(&mut self, key: FlowKey, dir: usize) -> Option<Result<&[u8], StreamError>> {
         let max = self.limits.max_message_bytes;
         let flow = self.flows.get_mut(&key)?;
+        if flow.ws.is_some() {
+            return next_ws_message(flow, dir, max, &self.ws_limits, &mut self.stats, &mut self.ws_message);
+        }
         let h = &mut flow.halves[dir];
         loop {
             let unjudged = &h.buf[(h.judged - h.low) as usize..];
@@ -430,6 +466,8 @@ impl Streams {
     /// Marks the message [`Streams::next_message`] gave (`len` bytes) as judged and passed.
     pub fn accept(&mut self, now: u64, key: FlowKey, dir: usize, len: usize) {
         if let Some(f) = self.flows.get_mut(&key) {
+            // A WebSocket message's raw frames are longer than the payload judged.
+            let len = f.ws.map_or(len, |w| w.pending_raw[dir]);
             let h = &mut f.halves[dir];
             h.judged = (h.judged + len as i64).min(h.next());
             f.refresh(now);
@@ -470,6 +508,43 @@ impl Streams {
         let (h, o) = (&f.halves[dir], &f.halves[1 - dir]);
         let to_sender = h.ack.or_else(|| if o.synced { Some(o.seq(o.judged)) } else { o.last_seq });
         Some(ResetPoint { to_receiver: h.seq(h.forwarded), to_sender })
+    }
+}
+
+/// [`Streams::next_message`] of a WebSocket connection: handshake and control frames are
+/// passed (judged) on the way, a data message's payload is unmasked into `out`.
+fn next_ws_message<'a>(
+    flow: &mut Flow,
+    dir: usize,
+    max: usize,
+    limits: &WsLimits,
+    stats: &mut StreamStats,
+    out: &'a mut Vec<u8>,
+) -> Option<Result<&'a [u8], StreamError>> {
+    let ws = flow.ws.as_mut()?;
+    let h = &mut flow.halves[dir];
+    loop {
+        let unjudged = &h.buf[(h.judged - h.low) as usize..];
+        match ws.next(dir, unjudged, max, limits, out) {
+            WsFramed::Need => return None,
+            WsFramed::Pass(n, kind) => {
+                h.judged += n as i64;
+                match kind {
+                    WsPass::Handshake => stats.ws_handshakes += 1,
+                    WsPass::Control => stats.ws_control_frames += 1,
+                }
+            }
+            WsFramed::Message(raw) => {
+                ws.pending_raw[dir] = raw;
+                stats.messages += 1;
+                stats.ws_messages += 1;
+                return Some(Ok(out.as_slice()));
+            }
+            WsFramed::Error(e) => {
+                stats.errors[e.index()] += 1;
+                return Some(Err(e));
+            }
+        }
     }
 }
 

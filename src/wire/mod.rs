@@ -150,16 +150,20 @@ pub enum Transport {
     Udp,
     /// TCP (6).
     Tcp,
+    /// SIP over WebSocket (RFC 7118) on TCP (6): never decoded from a frame, named by the
+    /// stream a message came from, so that `transport` and Via `SIP/2.0/WS` agree.
+    Ws,
     /// Any other IP protocol number.
     Other(u8),
 }
 
 impl Transport {
-    /// `udp`, `tcp` or `other`, as reports and rules (`transport`) name it.
+    /// `udp`, `tcp`, `ws` or `other`, as reports and rules (`transport`) name it.
     pub fn name(self) -> &'static str {
         match self {
             Transport::Udp => "udp",
             Transport::Tcp => "tcp",
+            Transport::Ws => "ws",
             Transport::Other(_) => "other",
         }
     }
@@ -177,7 +181,7 @@ impl Transport {
     pub fn proto(self) -> u8 {
         match self {
             Transport::Udp => 17,
-            Transport::Tcp => 6,
+            Transport::Tcp | Transport::Ws => 6,
             Transport::Other(p) => p,
         }
     }
@@ -407,7 +411,7 @@ impl<'a> L3<'a> {
                         ports = (t.source_port(), t.destination_port());
                     }
                 }
-                Transport::Other(_) => {}
+                Transport::Ws | Transport::Other(_) => {}
             }
         }
         Ok(self.finish(transport, ports, payload, payload, Some(frag)))
