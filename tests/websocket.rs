@@ -94,11 +94,7 @@ fn ws_register(token: &str, ua: &str) -> Vec<u8> {
 fn assert_reset(sniff: &Sniffer, sport: u16, what: &str) {
     let deadline = std::time::Instant::now() + Duration::from_secs(2);
     loop {
-        let seen = sniff.all().iter().any(|f| match etherparse::SlicedPacket::from_ethernet(f) {
-            Ok(p) => matches!(p.transport, Some(etherparse::TransportSlice::Tcp(t)) if t.rst() && t.source_port() == sport),
-            Err(_) => false,
-        });
-        if seen {
+        if !sniff.resets(sport, true).is_empty() {
             return;
         }
         assert!(std::time::Instant::now() < deadline, "{what}: no RST reached the server");

@@ -506,6 +506,20 @@ impl Sniffer {
     pub fn all(&self) -> Vec<Vec<u8>> {
         self.frames.lock().unwrap().iter().map(|(_, f)| f.clone()).collect()
     }
+
+    /// Sequence numbers of the TCP RSTs seen from port `port` (`from`) or to it.
+    pub fn resets(&self, port: u16, from: bool) -> Vec<u32> {
+        self.all()
+            .iter()
+            .filter_map(|f| match etherparse::SlicedPacket::from_ethernet(f) {
+                Ok(p) => match p.transport {
+                    Some(etherparse::TransportSlice::Tcp(t)) if t.rst() && port == if from { t.source_port() } else { t.destination_port() } => Some(t.sequence_number()),
+                    _ => None,
+                },
+                Err(_) => None,
+            })
+            .collect()
+    }
 }
 
 impl Drop for Sniffer {
