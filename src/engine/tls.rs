@@ -89,7 +89,8 @@ pub struct TlsPort {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct TlsConfig {
-    /// The TLS ports (default none: TLS on other ports is not SIP to secsip, bridged as is).
+    /// The TLS ports (default 5061, allowed; TLS on other ports is not SIP to secsip, bridged
+    /// as is).
     pub ports: Vec<TlsPort>,
     /// New connections (SYNs) per second per client address, over all TLS ports; 0 = no
     /// limit. Default 20.
@@ -100,7 +101,10 @@ pub struct TlsConfig {
 
 impl Default for TlsConfig {
     fn default() -> Self {
-        TlsConfig { ports: Vec::new(), syn_per_second: 20, max_sources: 65536 }
+        // SIPS's own port (RFC 3261 §26.2) is accounted for out of the box: what cannot be
+        // inspected is at least counted and rate-limited.
+        let sips = TlsPort { port: 5061, policy: TlsPolicy::default(), sources: Vec::new() };
+        TlsConfig { ports: vec![sips], syn_per_second: 20, max_sources: 65536 }
     }
 }
 
