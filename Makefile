@@ -21,6 +21,10 @@ release:
 dist: release
 	bash dist/make-dist.sh
 
+# As root, a test that cannot run (no namespaces, a tool missing) fails instead of skipping
+# (tests/lib/require.sh, tests/common/appliance.rs `skipped`); set SECSIP_REQUIRE_NETNS=0 to allow skips.
+REQUIRE_NETNS = SECSIP_REQUIRE_NETNS=$${SECSIP_REQUIRE_NETNS:-$$( [ "$$(id -u)" = 0 ] && echo 1 || echo 0)}
+
 ## ansible-test: lint the Ansible role, apply it twice into target/ansible-root (second run
 ## changed=0), systemd-analyze verify the unit, bad variables and rules refused before they
 ## land; then twice into a Debian 12 root (debootstrap, cached) through the chroot connection;
@@ -28,15 +32,15 @@ dist: release
 ARTIFACT = target/dist/secsip-$(shell sed -n 's/^version *= *"\(.*\)"/\1/p' Cargo.toml | head -n1)-$(shell uname -m).tar.gz
 ansible-test: dist
 	bash tests/ansible/run.sh $(ARTIFACT)
-	bash tests/ansible/chroot.sh $(ARTIFACT)
-	SECSIP_REQUIRE_NETNS=$${SECSIP_REQUIRE_NETNS:-$$( [ "$$(id -u)" = 0 ] && echo 1 || echo 0)} bash tests/ansible/reload.sh $(ARTIFACT)
+	$(REQUIRE_NETNS) bash tests/ansible/chroot.sh $(ARTIFACT)
+	$(REQUIRE_NETNS) bash tests/ansible/reload.sh $(ARTIFACT)
 
 ## web-test: the web manager in headless Chromium (Debian's, driven by playwright-core) against
 ## the appliance in the testbed's namespaces: a rule added in the page's candidate editor (typo
 ## flagged at its line, fixed, committed) blocks a sipvicious scan and its hit counter goes up;
 ## screenshots in target/web-test/shots (root; skipped otherwise unless SECSIP_REQUIRE_NETNS=1)
 web-test: build
-	SECSIP_REQUIRE_NETNS=$${SECSIP_REQUIRE_NETNS:-$$( [ "$$(id -u)" = 0 ] && echo 1 || echo 0)} bash tests/web/run.sh target/debug/secsip
+	$(REQUIRE_NETNS) bash tests/web/run.sh target/debug/secsip
 
 ## fuzz: every coverage-guided target (fuzz/fuzz_targets: frame decoder, SIP parser, the whole
 ## engine with the shipped rules, TCP reassembly and stream framing, WebSocket framer, URI
@@ -55,7 +59,7 @@ fuzz-merge:
 ## test: install what is missing, then the whole suite (unit, property, end-to-end, namespaces)
 test: deps
 	$(CARGO) build --all-targets
-	SECSIP_REQUIRE_NETNS=$${SECSIP_REQUIRE_NETNS:-$$( [ "$$(id -u)" = 0 ] && echo 1 || echo 0)} $(CARGO) test --no-fail-fast
+	$(REQUIRE_NETNS) $(CARGO) test --no-fail-fast
 	$(CARGO) run --quiet -- --check -c config/secsip.toml
 	$(CARGO) clippy --all-targets --quiet -- -D warnings
 	$(MAKE) --no-print-directory fuzz

@@ -282,8 +282,7 @@ fn sigkill_during_calls(name: &str, policy: &str) -> (SippResult, SippResult) {
 #[test]
 fn fail_open_keeps_sip_flowing_when_the_daemon_is_killed() {
     let _g = serial();
-    if appliance::unavailable().is_some() {
-        eprintln!("SKIPPED: testbed unavailable");
+    if appliance::testbed_skipped("fail_open_keeps_sip_flowing_when_the_daemon_is_killed") {
         return;
     }
     let (before, after) = sigkill_during_calls("ssp-fopen", "fail_open");
@@ -294,8 +293,7 @@ fn fail_open_keeps_sip_flowing_when_the_daemon_is_killed() {
 #[test]
 fn fail_closed_stops_sip_when_the_daemon_is_killed() {
     let _g = serial();
-    if appliance::unavailable().is_some() {
-        eprintln!("SKIPPED: testbed unavailable");
+    if appliance::testbed_skipped("fail_closed_stops_sip_when_the_daemon_is_killed") {
         return;
     }
     let (before, after) = sigkill_during_calls("ssp-fclose", "fail_closed");

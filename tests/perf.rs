@@ -11,8 +11,7 @@ use std::process::Command;
 
 #[test]
 fn quick_run_writes_json_markdown_and_plots() {
-    if let Some(why) = appliance::unavailable() {
-        eprintln!("SKIPPED quick_run_writes_json_markdown_and_plots: {why}");
+    if appliance::testbed_skipped("quick_run_writes_json_markdown_and_plots") {
         return;
     }
     let out = appliance::root().join("target/perf-smoke");

@@ -1,6 +1,9 @@
 //! The shipped protections in `rules/`: for each, an attack it stops and normal traffic it lets
 //! through; then whole captures (sipvicious, SIPp) and SecSip's own examples.
 
+#[path = "common/appliance.rs"]
+mod appliance;
+
 use secsip::check::{self, CheckOptions};
 use secsip::config::{Config, EngineConfig};
 use secsip::engine::{Engine, Outcome};
@@ -544,10 +547,6 @@ fn every_contact_and_every_header_line_is_judged() {
 
 // ------------------------------------------------------------------ captures
 
-fn is_root() -> bool {
-    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
-}
-
 fn run_rules(pcap: &Path, rules: Arc<RuleSet>) -> check::Summary {
     let opts = CheckOptions { rules: Some(rules), progress: false, ..Default::default() };
     check::run(pcap, &Config::default(), &opts, &mut std::io::sink(), &mut std::io::sink()).unwrap()
@@ -569,15 +568,10 @@ fn committed_sipvicious_captures_are_stopped_entirely() {
 
 #[test]
 fn a_fresh_sipvicious_run_in_namespaces_is_stopped_entirely() {
-    if !is_root() {
-        eprintln!("\n*** SKIPPED a_fresh_sipvicious_run_in_namespaces_is_stopped_entirely: not root ***\n");
-        return;
-    }
     let out = std::env::temp_dir().join(format!("secsip-scan-{}.pcap", std::process::id()));
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/attacks/capture-scan.sh");
     let r = Command::new("bash").arg(&script).arg(&out).output().unwrap();
-    if r.status.code() == Some(77) {
-        eprintln!("\n*** SKIPPED a_fresh_sipvicious_run_in_namespaces_is_stopped_entirely: {} ***\n", String::from_utf8_lossy(&r.stderr).trim());
+    if appliance::script_skipped("a_fresh_sipvicious_run_in_namespaces_is_stopped_entirely", &r) {
         return;
     }
     assert!(r.status.success(), "{}\n{}", String::from_utf8_lossy(&r.stdout), String::from_utf8_lossy(&r.stderr));
@@ -587,15 +581,10 @@ fn a_fresh_sipvicious_run_in_namespaces_is_stopped_entirely() {
 
 #[test]
 fn a_thousand_sipp_calls_are_not_stopped() {
-    if !is_root() {
-        eprintln!("\n*** SKIPPED a_thousand_sipp_calls_are_not_stopped: not root ***\n");
-        return;
-    }
     let out = std::env::temp_dir().join(format!("secsip-1000-{}.pcap", std::process::id()));
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp/capture-call.sh");
     let r = Command::new("bash").arg(&script).arg(&out).arg("1000").arg("100").output().unwrap();
-    if r.status.code() == Some(77) {
-        eprintln!("\n*** SKIPPED a_thousand_sipp_calls_are_not_stopped: {} ***\n", String::from_utf8_lossy(&r.stderr).trim());
+    if appliance::script_skipped("a_thousand_sipp_calls_are_not_stopped", &r) {
         return;
     }
     assert!(r.status.success(), "{}\n{}", String::from_utf8_lossy(&r.stdout), String::from_utf8_lossy(&r.stderr));

@@ -1,39 +1,27 @@
 //! Real SIPp calls captured in network namespaces, replayed through `secsip check`.
 //!
-//! Needs root, `ip netns`, `sipp` and `tcpdump`; without them the test says loudly that it
-//! skipped (CI runs as root with them installed by `make test`).
+//! Needs root, `ip netns`, `sipp` and `tcpdump` (the capture script checks, exit 77): without
+//! them the test prints one SKIPPED line, or fails under `SECSIP_REQUIRE_NETNS=1` (CI, `make
+//! test` as root).
+
+#[path = "common/appliance.rs"]
+mod appliance;
 
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 
-fn missing_prerequisite() -> Option<String> {
-    // `id -u` avoids a libc dependency for one check.
-    let uid = Command::new("id").arg("-u").output().ok().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
-    if uid.as_deref() != Some("0") {
-        return Some("not root (network namespaces need it)".into());
-    }
-    for tool in ["sipp", "tcpdump", "ip"] {
-        let found = Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().map(|o| o.status.success()).unwrap_or(false);
-        if !found {
-            return Some(format!("{tool} not installed (make deps installs it)"));
-        }
-    }
-    None
-}
-
 #[test]
 fn sipp_calls_captured_in_namespaces_replay_with_exact_counts() {
-    if let Some(why) = missing_prerequisite() {
-        eprintln!("\n*** SKIPPED sipp_calls_captured_in_namespaces_replay_with_exact_counts: {why} ***\n");
-        return;
-    }
     let dir = std::env::temp_dir().join(format!("secsip-sipp-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let pcap = dir.join("sipp.pcap");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp/capture-call.sh");
     let calls = 5;
     let out = Command::new("bash").arg(&script).arg(&pcap).arg(calls.to_string()).output().unwrap();
+    if appliance::script_skipped("sipp_calls_captured_in_namespaces_replay_with_exact_counts", &out) {
+        return;
+    }
     assert!(
         out.status.success(),
         "capture script failed ({:?}):\n{}\n{}",

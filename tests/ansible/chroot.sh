@@ -10,10 +10,18 @@ ARTIFACT=$(realpath "${1:?usage: chroot.sh target/dist/secsip-VERSION-ARCH.tar.g
 # shellcheck source=tests/ansible/lib.sh
 source "$REPO/tests/ansible/lib.sh"
 
+# shellcheck source=tests/lib/require.sh
+source "$REPO/tests/lib/require.sh"
+
+reason=""
 if [[ $(id -u) -ne 0 ]]; then
-  echo "*** SKIPPED ansible chroot apply: debootstrap and chroot need root ***"
-  exit 0
+  reason="debootstrap and chroot need root"
+else
+  for tool in debootstrap chroot ansible-playbook; do
+    command -v "$tool" >/dev/null 2>&1 || { reason="$tool not found (make deps installs it)"; break; }
+  done
 fi
+if [[ -n $reason ]]; then skip_unless_required "ansible chroot apply" "$reason"; exit 0; fi
 
 CACHE=${SECSIP_DEBOOTSTRAP_CACHE:-/var/cache/secsip-debootstrap}
 # The cache key names what is in it, so a changed include list makes a new root.

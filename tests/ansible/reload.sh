@@ -14,16 +14,10 @@ source "$REPO/tests/ansible/lib.sh"
 # shellcheck source=tests/lib/testbed.sh
 source "$REPO/tests/lib/testbed.sh"
 
-skip_rc=0
-tb_check 2>"$REPO/target/ansible-reload.skip" || skip_rc=$?
-if ((skip_rc != 0)); then
-  reason=$(cat "$REPO/target/ansible-reload.skip")
-  if [[ ${SECSIP_REQUIRE_NETNS:-0} == 1 ]]; then
-    fail "reload test cannot run but SECSIP_REQUIRE_NETNS=1: $reason"
-  fi
-  echo "*** SKIPPED ansible reload test in namespaces: $reason ***"
-  exit 0
-fi
+# shellcheck source=tests/lib/require.sh
+source "$REPO/tests/lib/require.sh"
+
+reason=$(tb_check 2>&1) || { skip_unless_required "ansible reload test in namespaces" "$reason"; exit 0; }
 
 NAME=ans-reload
 WORK="$REPO/target/ansible-reload"

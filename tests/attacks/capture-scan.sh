@@ -54,12 +54,12 @@ done
 
 for tool in tcpdump ip ethtool timeout "$PY"; do
     if ! command -v "$tool" >/dev/null 2>&1; then
-        echo "capture-scan: '$tool' not found (Debian: tcpdump, iproute2, ethtool, python3); skipping" >&2
+        echo "capture-scan: '$tool' not found (Debian: tcpdump, iproute2, ethtool, python3)" >&2
         exit "$SKIP"
     fi
 done
 if [[ $EUID -ne 0 ]]; then
-    echo "capture-scan: needs root to create network namespaces; skipping" >&2
+    echo "capture-scan: needs root to create network namespaces" >&2
     exit "$SKIP"
 fi
 
@@ -81,7 +81,7 @@ sv_resolve() {
 }
 for name in svmap svwar svcrack; do
     if ! cmd="$(sv_resolve "$name")"; then
-        echo "capture-scan: sipvicious $name not found (bash tests/install-deps.sh installs it); skipping" >&2
+        echo "capture-scan: sipvicious $name not found (bash tests/install-deps.sh installs it)" >&2
         exit "$SKIP"
     fi
     # Word splitting is wanted: "python3 -m sipvicious.svmap" is three words.

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 use serde_json::Value;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -39,19 +40,46 @@ pub struct Testbed {
     pub work: PathBuf,
 }
 
-/// Why a test cannot run here, or `None` when it can. With `SECSIP_REQUIRE_NETNS=1` (CI) a
-/// missing prerequisite is a failure, not a skip.
+/// True under `SECSIP_REQUIRE_NETNS=1` (CI; `make test` sets it as root): there a test that
+/// cannot run is a failure, not a skip.
+pub fn required() -> bool {
+    std::env::var_os("SECSIP_REQUIRE_NETNS").is_some_and(|v| v == "1")
+}
+
+/// The one decision for a test whose prerequisite (root, namespaces, a tool) is missing: `why`
+/// names it. `false` when there is nothing missing; otherwise panics naming `test` and `why`
+/// under [`required`], or prints one `SKIPPED` line on stderr and returns `true` (skip).
+pub fn skipped(test: &str, why: Option<String>) -> bool {
+    let Some(why) = why else { return false };
+    assert!(!required(), "{test} cannot run but SECSIP_REQUIRE_NETNS=1: {why}");
+    // Past libtest's capture (it only takes `eprintln!`), so a skip shows in a passing run.
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
+    true
+}
+
+/// Why the testbed cannot be built here (`tests/lib/testbed.sh check`), or `None` when it can.
 pub fn unavailable() -> Option<String> {
     let out = Command::new("bash").arg(testbed_sh()).arg("check").output();
-    let reason = match out {
-        Ok(o) if o.status.success() => return None,
-        Ok(o) => String::from_utf8_lossy(&o.stderr).trim().to_string(),
-        Err(e) => format!("cannot run bash: {e}"),
-    };
-    if std::env::var_os("SECSIP_REQUIRE_NETNS").is_some_and(|v| v == "1") {
-        panic!("SECSIP_REQUIRE_NETNS=1 but the testbed cannot run: {reason}");
+    match out {
+        Ok(o) if o.status.success() => None,
+        Ok(o) => Some(String::from_utf8_lossy(&o.stderr).trim().to_string()),
+        Err(e) => Some(format!("cannot run bash: {e}")),
     }
-    Some(reason)
+}
+
+/// [`skipped`] for a test that needs the testbed.
+pub fn testbed_skipped(test: &str) -> bool {
+    skipped(test, unavailable())
+}
+
+/// Exit status of a capture script (`tests/sipp/capture-call.sh`, `tests/attacks/capture-scan.sh`)
+/// that could not run for want of a tool or privilege; its stderr says which.
+pub const SCRIPT_CANNOT_RUN: i32 = 77;
+
+/// [`skipped`] for a capture script's output: its reason when it exited [`SCRIPT_CANNOT_RUN`].
+pub fn script_skipped(test: &str, out: &std::process::Output) -> bool {
+    let why = (out.status.code() == Some(SCRIPT_CANNOT_RUN)).then(|| String::from_utf8_lossy(&out.stderr).trim().to_string());
+    skipped(test, why)
 }
 
 impl Testbed {
@@ -64,8 +92,9 @@ impl Testbed {
 
     /// [`Testbed::up`] with `queues` RX/TX queues on every veth.
     pub fn up_with_queues(name: &str, queues: u32) -> Option<Testbed> {
-        if let Some(why) = unavailable() {
-            eprintln!("SKIPPED {name}: {why}");
+        // libtest names each test's thread after the test.
+        let test = format!("{} (testbed {name})", std::thread::current().name().unwrap_or("?"));
+        if testbed_skipped(&test) {
             return None;
         }
         let name = &format!("{}{name}", std::env::var("SECSIP_TESTBED_PREFIX").unwrap_or_default());

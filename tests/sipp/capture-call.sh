@@ -43,12 +43,12 @@ SIPP_TIMEOUT=$(( SPAN + 30 ))
 
 for tool in sipp tcpdump ip ethtool timeout; do
     if ! command -v "$tool" >/dev/null 2>&1; then
-        echo "capture-call: '$tool' not found (Debian: sip-tester, tcpdump, iproute2, ethtool); skipping" >&2
+        echo "capture-call: '$tool' not found (Debian: sip-tester, tcpdump, iproute2, ethtool)" >&2
         exit "$SKIP"
     fi
 done
 if [[ $EUID -ne 0 ]]; then
-    echo "capture-call: needs root to create network namespaces; skipping" >&2
+    echo "capture-call: needs root to create network namespaces" >&2
     exit "$SKIP"
 fi
 

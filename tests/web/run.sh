@@ -18,16 +18,13 @@ BIN=$(realpath "${1:?usage: tests/web/run.sh target/debug/secsip}")
 WORK="$REPO/target/web-test"
 # shellcheck source=tests/lib/testbed.sh
 source "$REPO/tests/lib/testbed.sh"
+# shellcheck source=tests/lib/require.sh
+source "$REPO/tests/lib/require.sh"
 
 fail() { echo "web-test: FAILED: $*" >&2; exit 1; }
-skip() {
-  if [[ ${SECSIP_REQUIRE_NETNS:-0} == 1 ]]; then fail "cannot run but SECSIP_REQUIRE_NETNS=1: $*"; fi
-  echo "*** SKIPPED web manager browser test: $* ***"
-  exit 0
-}
 
 mkdir -p "$REPO/target"
-reason=$(tb_check 2>&1) || skip "$reason"
+reason=$(tb_check 2>&1) || { skip_unless_required "web manager browser test" "$reason"; exit 0; }
 [[ -x /usr/bin/chromium ]] || fail "/usr/bin/chromium not found (make deps installs Debian's chromium)"
 command -v node >/dev/null || fail "node not found (make deps)"
 [[ -f "$HERE/node_modules/playwright-core/package.json" ]] || fail "playwright-core not installed in tests/web (make deps runs npm ci there)"
@@ -126,9 +123,7 @@ if [[ -x $PROMTOOL ]]; then
   "$PROMTOOL" check metrics <"$WORK/metrics.txt" >"$WORK/promtool.log" 2>&1 \
     || { cat "$WORK/promtool.log"; fail "promtool check metrics refused the live /metrics"; }
   echo "web-test: live /metrics ($(grep -vc '^#' "$WORK/metrics.txt") samples) passes promtool check metrics"
-elif [[ ${SECSIP_REQUIRE_NETNS:-0} == 1 ]]; then
-  fail "promtool not found at $PROMTOOL (make deps fetches it)"
 else
-  echo "*** SKIPPED promtool check of the live /metrics: $PROMTOOL not found ***"
+  skip_unless_required "promtool check of the live /metrics" "$PROMTOOL not found (make deps fetches it)"
 fi
 echo "web-test: ok: the rule added in the page blocked the scan ($hits hits); $(( $(date +%s) - start )) s; screenshots in $WORK/shots"
