@@ -12,5 +12,5 @@ skip_unless_required() {
     echo "$what: FAILED: cannot run but SECSIP_REQUIRE_NETNS=1: $*" >&2
     exit 1
   fi
-  echo "*** SKIPPED $what: $* ***" >&2
+  echo "SKIPPED $what: $*" >&2
 }
