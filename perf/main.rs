@@ -144,7 +144,9 @@ fn network(a: &RunArgs) -> Result<()> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, interrupted.clone())?;
     }
-    let tb = testbed::Testbed::up(&repo, "sperf", plan.sources)?;
+    // SECSIP_TESTBED_PREFIX (as for the tests' testbeds) lets two checkouts run at once.
+    let name = format!("{}sperf", std::env::var("SECSIP_TESTBED_PREFIX").unwrap_or_default());
+    let tb = testbed::Testbed::up(&repo, &name, plan.sources)?;
     let mut ctx = run::Ctx { tb, setup, scenarios: repo.join("perf/scenarios"), shipped_rules: shipped, started, done: 0, expected, interrupted };
     let steps = run::run_plan(&mut ctx, &plan);
     let run::Ctx { tb, setup, .. } = ctx;

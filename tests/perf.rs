@@ -60,5 +60,6 @@ fn quick_run_writes_json_markdown_and_plots() {
     }
     // Nothing of the testbed is left behind.
     let ns = String::from_utf8_lossy(&Command::new("ip").args(["netns", "list"]).output().unwrap().stdout).to_string();
-    assert!(!ns.contains("sperf-"), "namespaces left: {ns}");
+    let mine = format!("{}sperf-", std::env::var("SECSIP_TESTBED_PREFIX").unwrap_or_default());
+    assert!(!ns.lines().any(|l| l.starts_with(&mine)), "namespaces left: {ns}");
 }
