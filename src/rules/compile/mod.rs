@@ -1,14 +1,14 @@
 //! Rule files to a [`RuleSet`], in passes, each in its own file and each taking and
-//! handing on explicit data (a [`builder::Builder`] carries what accumulates):
+//! handing on explicit data (a `Builder`, in `builder`, carries what accumulates):
 //!
-//! 1. [`parse`]: TOML text to tables, per file;
-//! 2. [`declare`]: lists and events, across all files;
-//! 3. [`objects`]: objects, parents before children;
-//! 4. [`rules`]: definition and rule tables to pending rules, per file, each `when` then
-//!    compiled by [`resolve`] (names resolved, type-checked, atoms built);
-//! 5. [`schedule`]: writers before readers;
-//! 6. [`index`]: triggers, method buckets, numeric, address and object indexes;
-//! 7. [`emit`]: matchers built and the [`RuleSet`] assembled.
+//! 1. `parse`: TOML text to tables, per file;
+//! 2. `declare`: lists and events, across all files;
+//! 3. `objects`: objects, parents before children;
+//! 4. `rules`: definition and rule tables to pending rules, per file, each `when` then
+//!    compiled by `resolve` (names resolved, type-checked, atoms built);
+//! 5. `schedule`: writers before readers;
+//! 6. `index`: triggers, method buckets, numeric, address and object indexes;
+//! 7. `emit`: matchers built and the [`RuleSet`] assembled.
 //!
 //! Every error names the file, line and column, the rule and the key, and, for a misspelt
 //! name, the closest valid one. All errors of a load are reported, not just the first: the

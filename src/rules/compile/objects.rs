@@ -21,6 +21,24 @@ struct HostSlots {
     distincts: usize,
 }
 
+impl HostSlots {
+    /// The host-table slot of a `scope`, `kind` object: the next counter or distinct slot
+    /// for source and global objects, 0 (unused) for the others.
+    fn take(&mut self, scope: Scope, kind: ObjKind) -> usize {
+        match (scope.is_shared(), kind) {
+            (true, ObjKind::Counter { .. }) => {
+                self.counters += 1;
+                self.counters - 1
+            }
+            (true, ObjKind::Distinct { .. }) => {
+                self.distincts += 1;
+                self.distincts - 1
+            }
+            _ => 0,
+        }
+    }
+}
+
 /// Declares all objects of `input` into `b`; returns the errors. `base` names the set in the
 /// error that the host table is too small.
 pub(super) fn declare(b: &mut Builder, seen: &mut SeenIds, input: &Input<'_>, opts: &CompileOptions, base: &Path) -> Vec<CompileError> {
@@ -95,24 +113,8 @@ fn object(b: &mut Builder, seen: &mut SeenIds, cx: &mut Ctx<'_>, o: &ObjectDef, 
     if !(1..=65535).contains(&normalize) {
         cx.err(o.normalize.as_ref().map(|m| m.span()).unwrap_or(o.id.span()), Some(id), Some("normalize"), "must be 1..=65535");
     }
-    let host_slot = match (scope.is_shared(), kind) {
-        (true, ObjKind::Counter { .. }) => {
-            host.counters += 1;
-            host.counters - 1
-        }
-        (true, ObjKind::Distinct { .. }) => {
-            host.distincts += 1;
-            host.distincts - 1
-        }
-        _ => 0,
-    };
-    // By names, never by compiler-assigned numbers (field slots follow declaration order):
-    // live state is found again by this after a reload that reorders the files.
-    let scope_def = match scope {
-        Scope::Key { .. } => format!("key={}", o.key.as_ref().map(|k| k.get_ref().as_str()).unwrap_or("")),
-        other => format!("{other:?}"),
-    };
-    let fp = fingerprint(&[id, o.scope.get_ref(), o.kind.get_ref(), o.value.as_ref().map(|v| v.get_ref().as_str()).unwrap_or(""), &format!("{kind:?}{max_entries}{normalize}{scope_def}")]);
+    let host_slot = host.take(scope, kind);
+    let fp = fingerprint(o, scope, kind, max_entries, normalize);
     let _ = &o.description;
     Some(Object {
         id: id.clone(),
@@ -277,8 +279,15 @@ fn value(b: &mut Builder, cx: &mut Ctx<'_>, o: &ObjectDef, kind: ObjKind) -> Opt
     }
 }
 
-/// A hash of an object's definition, by which live state survives a reload.
-fn fingerprint(parts: &[&str]) -> u64 {
+/// A hash of object `o`'s definition, by which its live state survives a reload.
+fn fingerprint(o: &ObjectDef, scope: Scope, kind: ObjKind, max_entries: i64, normalize: i64) -> u64 {
+    // By names, never by compiler-assigned numbers (field slots follow declaration order):
+    // live state is found again by this after a reload that reorders the files.
+    let scope_def = match scope {
+        Scope::Key { .. } => format!("key={}", o.key.as_ref().map(|k| k.get_ref().as_str()).unwrap_or("")),
+        other => format!("{other:?}"),
+    };
+    let parts: &[&str] = &[o.id.get_ref(), o.scope.get_ref(), o.kind.get_ref(), o.value.as_ref().map(|v| v.get_ref().as_str()).unwrap_or(""), &format!("{kind:?}{max_entries}{normalize}{scope_def}")];
     let mut h = std::collections::hash_map::DefaultHasher::new();
     parts.hash(&mut h);
     h.finish()
