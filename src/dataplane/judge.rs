@@ -652,7 +652,7 @@ impl Judge {
             b.get_data_mut()[..bytes.len()].copy_from_slice(&bytes);
             b.set_len(bytes.len() as u16);
             // Inject leaves by the NIC the frame came in on, Forward by the other one.
-            let toward_ingress = back == (b.get_user().nic == nic);
+            let toward_ingress = leaves_by_ingress(back, &b, nic);
             self.counters.tcp_rsts += 1;
             out(w, Done { buf: b, out: if toward_ingress { Out::Inject } else { Out::Forward } });
         }
@@ -664,8 +664,7 @@ impl Judge {
     /// Both RSTs in the one frame the connection left: the one toward the frame's ingress NIC
     /// first, the worker splits them ([`Out::Split`]).
     fn send_both_resets(&mut self, a: &(Vec<u8>, bool), b: &(Vec<u8>, bool), nic: u8, mut buf: Buf, w: u16, out: &mut impl FnMut(u16, Done)) {
-        let toward_ingress = |back: bool, buf: &Buf| back == (buf.get_user().nic == nic);
-        let (first, second) = if toward_ingress(a.1, &buf) { (a, b) } else { (b, a) };
+        let (first, second) = if leaves_by_ingress(a.1, &buf, nic) { (a, b) } else { (b, a) };
         let (n1, n2) = (first.0.len(), second.0.len());
         if n1 + n2 > buf.get_capacity() as usize {
             out(w, Done { buf, out: Out::Drop });
@@ -758,6 +757,12 @@ enum Resume {
     Answer(crate::engine::ConsultTicket, Verdict),
     /// The consult could not be made.
     Refuse(crate::engine::ConsultTicket),
+}
+
+/// Whether an RST written into `buf` leaves by the NIC `buf` came in on: `back` RSTs go to
+/// the refused segment's sender, which is behind that segment's NIC `nic`.
+fn leaves_by_ingress(back: bool, buf: &Buf, nic: u8) -> bool {
+    back == (buf.get_user().nic == nic)
 }
 
 fn fate(a: Action) -> Out {
